@@ -1,0 +1,51 @@
+# Two commands a newcomer needs (see README.md):
+#   make lab    lab hosts, a full deploy, a sample Ray job, the dashboard's address
+#   make test   the whole suite: lint, unit tests, molecule on lab hosts
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export PATH := $(abspath $(BIN)):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+.PHONY: lab lab-down test lint unit molecule host-deps venv clean
+
+host-deps:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+	  && $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      podman runc debootstrap openssh-client python3-venv >/dev/null)
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@# ansible.cfg's collections_path: this checkout is the rayfleet.cluster collection.
+	mkdir -p .ansible/collections/ansible_collections/rayfleet
+	ln -sfn ../../../.. .ansible/collections/ansible_collections/rayfleet/cluster
+	touch $@
+
+lab: host-deps venv
+	$(BIN)/rayfleet lab up
+
+lab-down: venv
+	$(BIN)/rayfleet lab down
+
+test: lint unit molecule
+
+lint: venv
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/ansible-lint --profile production
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+molecule: host-deps venv
+	$(BIN)/molecule test --all
+
+clean:
+	rm -rf $(VENV) .ansible .cache

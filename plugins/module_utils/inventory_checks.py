@@ -1,0 +1,270 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Pure checks of a rayfleet inventory: no Ansible imports, so pytest imports it directly.
+
+The validate_inventory action plugin gathers each host's ``ray_*`` variables and
+facts into HostInput records; ``check_inventory`` returns every problem, each
+naming the host, the variable and the fix, and ``cluster_layout`` tells every
+node its role, worker group and head.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+HEAD_GROUP = "ray_head"
+WORKERS_GROUP = "ray_workers"
+VAR_PREFIX = "ray_"
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?$")
+RESERVED_LABEL_PREFIX = "ray.io/"
+# Ray refuses these in --resources: they have flags of their own.
+RESERVED_RESOURCES = {"CPU": "ray_num_cpus", "GPU": "ray_num_gpus", "memory": "ray_memory",
+                      "object_store_memory": "ray_object_store_memory"}
+
+NODE_PORTS = (
+    "ray_node_manager_port",
+    "ray_object_manager_port",
+    "ray_metrics_export_port",
+    "ray_dashboard_agent_listen_port",
+    "ray_dashboard_agent_grpc_port",
+    "ray_runtime_env_agent_port",
+)
+HEAD_PORTS = ("ray_gcs_port", "ray_dashboard_port", "ray_client_server_port")
+UNSPECIFIED_ADDRESSES = {"0.0.0.0", "::", ""}
+
+
+@dataclass(frozen=True)
+class HostInput:
+    """What the inventory and the facts say about one host."""
+
+    name: str
+    is_head: bool
+    in_workers: bool
+    worker_groups: tuple[str, ...]
+    user_vars: Mapping[str, Any]
+    address: str
+    memtotal_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    host: str
+    variable: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.variable}: {self.message}. Fix: {self.fix}."
+
+
+@dataclass
+class _Cluster:
+    heads: list[HostInput] = field(default_factory=list)
+    workers: list[HostInput] = field(default_factory=list)
+
+
+def effective_vars(host: HostInput, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    return {**defaults, **host.user_vars}
+
+
+def unknown_variables(
+    host: HostInput, known: set[str]
+) -> tuple[list[Problem], list[str]]:
+    """Typos of known variables are problems; other unknown ray_ names are warnings."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    for name in sorted(host.user_vars):
+        if not name.startswith(VAR_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        if close:
+            problems.append(Problem(host.name, name, "is not a rayfleet variable",
+                                    f"did you mean {close[0]}? Rename it"))
+        else:
+            warnings.append(f"{host.name}: {name} is not a rayfleet variable; it is ignored")
+    return problems, warnings
+
+
+def check_inventory(
+    hosts: list[HostInput], defaults: Mapping[str, Any]
+) -> tuple[list[Problem], list[str]]:
+    """Every problem of the inventory, and warnings that do not stop the run."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    known = set(defaults)
+    for host in hosts:
+        typos, unknown = unknown_variables(host, known)
+        problems += typos
+        warnings += unknown
+        settings = effective_vars(host, defaults)
+        problems += _check_membership(host)
+        problems += _check_version(host, settings)
+        problems += _check_ports(host, settings)
+        problems += _check_memory(host, settings)
+        problems += _check_resources_and_labels(host, settings)
+        problems += _check_group_bounds(host, settings)
+    for name, cluster in sorted(_clusters(hosts, defaults).items()):
+        problems += _check_cluster(name, cluster, defaults)
+    return problems, warnings
+
+
+def _clusters(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, _Cluster]:
+    clusters: dict[str, _Cluster] = {}
+    for host in hosts:
+        cluster = clusters.setdefault(str(effective_vars(host, defaults)["ray_cluster_name"]),
+                                      _Cluster())
+        if host.is_head:
+            cluster.heads.append(host)
+        elif host.in_workers:
+            cluster.workers.append(host)
+    return clusters
+
+
+def _check_membership(host: HostInput) -> list[Problem]:
+    if host.is_head and host.in_workers:
+        return [Problem(host.name, "groups", f"is in both {HEAD_GROUP} and {WORKERS_GROUP}",
+                        f"keep it in one of them")]
+    if host.is_head or not host.in_workers:
+        return []
+    if not host.worker_groups:
+        return [Problem(host.name, "groups",
+                        f"is in {WORKERS_GROUP} but in no worker group, so its group has no name",
+                        f"put it in a named child group of {WORKERS_GROUP}, "
+                        f"such as {WORKERS_GROUP}_cpu")]
+    if len(host.worker_groups) > 1:
+        return [Problem(host.name, "groups",
+                        f"is in two worker groups: {', '.join(sorted(host.worker_groups))}",
+                        "keep it in exactly one child group of ray_workers")]
+    return []
+
+
+def _check_version(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    version = str(settings["ray_version"])
+    if EXACT_VERSION.match(version):
+        return []
+    return [Problem(host.name, "ray_version", f"{version!r} is not an exact release",
+                    'pin one release, such as ray_version: "2.60.0"')]
+
+
+def _ports_in_use(host: HostInput, settings: Mapping[str, Any]) -> list[str]:
+    return list(NODE_PORTS) + (list(HEAD_PORTS) if host.is_head else [])
+
+
+def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    names = _ports_in_use(host, settings)
+    low, high = settings["ray_min_worker_port"], settings["ray_max_worker_port"]
+    for name in names + ["ray_min_worker_port", "ray_max_worker_port"]:
+        port = settings[name]
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            problems.append(Problem(host.name, name, f"{port!r} is not a port",
+                                    "set it to a number from 1 to 65535"))
+    if problems:
+        return problems
+    seen: dict[int, str] = {}
+    for name in names:
+        port = settings[name]
+        if port in seen:
+            problems.append(Problem(host.name, name, f"port {port} is also {seen[port]}",
+                                    "give every Ray port its own number"))
+        seen.setdefault(port, name)
+        if low <= port <= high:
+            problems.append(Problem(host.name, name,
+                                    f"port {port} lies in the worker port range {low}-{high}",
+                                    "move it out of ray_min_worker_port..ray_max_worker_port"))
+    if low > high:
+        problems.append(Problem(host.name, "ray_min_worker_port",
+                                f"{low} is above ray_max_worker_port {high}",
+                                "make ray_min_worker_port <= ray_max_worker_port"))
+    return problems
+
+
+def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    fraction = settings["ray_object_store_memory_fraction"]
+    if not 0 < fraction < 1:
+        problems.append(Problem(host.name, "ray_object_store_memory_fraction",
+                                f"{fraction} is not between 0 and 1", "use a share such as 0.3"))
+    store = settings["ray_object_store_memory"]
+    if host.memtotal_mb is not None and store > host.memtotal_mb * 1024 * 1024:
+        problems.append(Problem(
+            host.name, "ray_object_store_memory",
+            f"{store} bytes is more than the host's memory ({host.memtotal_mb} MiB)",
+            "lower it, or set 0 to size it from the host's memory"))
+    return problems
+
+
+def _check_resources_and_labels(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for resource, var in sorted(RESERVED_RESOURCES.items()):
+        if resource in settings["ray_resources"]:
+            problems.append(Problem(host.name, "ray_resources",
+                                    f"{resource} is a built-in resource", f"set {var} instead"))
+    for key in sorted(settings["ray_labels"]):
+        if str(key).startswith(RESERVED_LABEL_PREFIX):
+            problems.append(Problem(host.name, "ray_labels",
+                                    f"label {key} uses Ray's reserved prefix {RESERVED_LABEL_PREFIX}",
+                                    "use a prefix of your own, such as example.com/"))
+    return problems
+
+
+def _check_group_bounds(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    low, high = settings["ray_min_workers"], settings["ray_max_workers"]
+    if low < 0:
+        return [Problem(host.name, "ray_min_workers", f"{low} is negative", "use 0 or more")]
+    if high is not None and low > high:
+        group = ", ".join(host.worker_groups) or "its group"
+        return [Problem(host.name, "ray_min_workers",
+                        f"{low} is above ray_max_workers {high} in worker group {group}",
+                        "make ray_min_workers <= ray_max_workers")]
+    return []
+
+
+def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
+    members = cluster.heads + cluster.workers
+    if not cluster.heads:
+        return [Problem(cluster.workers[0].name, "ray_cluster_name",
+                        f"cluster {name!r} has no head",
+                        f"add one host of cluster {name!r} to the {HEAD_GROUP} group")]
+    problems: list[Problem] = []
+    if len(cluster.heads) > 1:
+        heads = ", ".join(sorted(host.name for host in cluster.heads))
+        problems += [Problem(host.name, "ray_cluster_name",
+                             f"cluster {name!r} has two heads ({heads})",
+                             f"keep one head per cluster, or give the other a ray_cluster_name "
+                             f"of its own") for host in cluster.heads[1:]]
+    head_version = effective_vars(cluster.heads[0], defaults)["ray_version"]
+    for host in members:
+        version = effective_vars(host, defaults)["ray_version"]
+        if version != head_version:
+            problems.append(Problem(host.name, "ray_version",
+                                    f"{version} differs from the head's {head_version}",
+                                    "run one Ray release on every node of a cluster"))
+    return problems
+
+
+def cluster_layout(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Each node's cluster, type, worker group, head, and the head's addresses.
+
+    Only meaningful for an inventory that ``check_inventory`` accepted.
+    """
+    layout: dict[str, dict[str, str]] = {}
+    for name, cluster in _clusters(hosts, defaults).items():
+        head = cluster.heads[0]
+        settings = effective_vars(head, defaults)
+        dashboard_host = str(head.user_vars.get("ray_dashboard_host", head.address))
+        if dashboard_host in UNSPECIFIED_ADDRESSES:
+            dashboard_host = "127.0.0.1"
+        common = {
+            "cluster": name,
+            "head": head.name,
+            "gcs_address": f"{head.address}:{settings['ray_gcs_port']}",
+            "dashboard_address": f"{dashboard_host}:{settings['ray_dashboard_port']}",
+        }
+        layout[head.name] = {**common, "type": "head", "group": "head"}
+        for worker in cluster.workers:
+            layout[worker.name] = {**common, "type": "worker", "group": worker.worker_groups[0]}
+    return layout

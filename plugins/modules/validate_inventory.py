@@ -1,0 +1,62 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+# The work happens in the action plugin of the same name; this file holds its documentation.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: validate_inventory
+short_description: Validate a rayfleet inventory before any host is changed
+version_added: "0.1.0"
+description:
+  - Runs on the controller and reads every host of the C(ray_head) and C(ray_workers) groups,
+    whatever C(--limit) says, so a run stops before it changes any host.
+  - Checks the types of every C(ray_*) variable against the roles' argument specs, catches typos of
+    known variables, one head per cluster, one worker group per worker, C(ray_min_workers) not
+    above C(ray_max_workers), distinct ports in range and outside the worker port range, an exact
+    Ray release, the same release across a cluster, and an object store that fits the host's memory
+    (when facts were gathered).
+  - Each problem names the host, the variable and the fix.
+  - On success sets the fact C(rayfleet_nodes) that the ray role reads.
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+author:
+  - rayfleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Validate the inventory
+  rayfleet.cluster.validate_inventory:
+  run_once: true
+"""
+
+RETURN = r"""
+problems:
+  description: Every problem found, as C(host: variable: message. Fix: what to do.).
+  returned: failure
+  type: list
+  elements: str
+ansible_facts:
+  description: Facts set on every host of the play.
+  returned: success
+  type: dict
+  contains:
+    rayfleet_nodes:
+      description: For each Ray host, its cluster, type (head or worker), group, head and the head's
+        GCS and dashboard addresses.
+      type: dict
+      sample:
+        cpu-1:
+          cluster: rayfleet
+          type: worker
+          group: ray_workers_cpu
+          head: head
+          gcs_address: 10.89.90.10:6379
+          dashboard_address: 10.89.90.10:8265
+"""

@@ -1,0 +1,1 @@
+"""Sample Ray jobs that rayfleet submits to show a cluster at work."""

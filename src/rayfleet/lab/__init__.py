@@ -1,0 +1,1 @@
+"""The lab: systemd containers reachable over SSH that stand in for real hosts."""

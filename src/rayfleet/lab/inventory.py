@@ -1,0 +1,39 @@
+"""Reads the lab's hosts and network from an Ansible inventory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rayfleet.lab.hosts import LabHost, LabNetwork
+
+HEAD_GROUP = "ray_head"
+
+
+@dataclass(frozen=True)
+class LabInventory:
+    network: LabNetwork
+    hosts: list[LabHost]
+    head: LabHost
+
+
+def read_lab_inventory(inventory: Path) -> LabInventory:
+    """Hosts with their ansible_host, and lab_network/lab_subnet from the inventory."""
+    listing = json.loads(
+        subprocess.run(
+            [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--list"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
+    hostvars: dict[str, dict[str, str]] = listing["_meta"]["hostvars"]
+    hosts = [LabHost(name, str(vars_["ansible_host"])) for name, vars_ in sorted(hostvars.items())]
+    any_vars = next(iter(hostvars.values()))
+    network = LabNetwork(any_vars["lab_network"], any_vars["lab_subnet"])
+    head_name = listing[HEAD_GROUP]["hosts"][0]
+    head = next(host for host in hosts if host.name == head_name)
+    return LabInventory(network=network, hosts=hosts, head=head)

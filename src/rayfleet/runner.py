@@ -1,0 +1,61 @@
+"""The Python API: run rayfleet's playbooks through ansible-runner."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from rayfleet.paths import collection_root
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    """What a playbook run did: its status, return code and per-host counts."""
+
+    status: str
+    rc: int
+    stats: dict[str, dict[str, int]]
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def changed(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+
+def run_playbook(
+    playbook: str,
+    inventory: str | Path,
+    extravars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    quiet: bool = False,
+) -> PlaybookResult:
+    """Run ``playbooks/<playbook>`` of the collection against ``inventory``."""
+    root = collection_root()
+    cmdline = " ".join(flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted)
+    with tempfile.TemporaryDirectory(prefix="rayfleet-runner-") as private_data_dir:
+        run = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            project_dir=str(root),
+            playbook=str(root / "playbooks" / playbook),
+            inventory=str(Path(inventory).resolve()),
+            extravars=extravars or {},
+            limit=limit,
+            cmdline=cmdline or None,
+            envvars={"ANSIBLE_CONFIG": str(root / "ansible.cfg")},
+            quiet=quiet,
+        )
+        return PlaybookResult(status=run.status, rc=run.rc, stats=run.stats or {})
+
+
+def deploy(inventory: str | Path, **options: Any) -> PlaybookResult:
+    """Validate the inventory and deploy every cluster in it (playbooks/site.yml)."""
+    return run_playbook("site.yml", inventory, **options)
