@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +52,11 @@ def run_playbook(
             extravars=extravars or {},
             limit=limit,
             cmdline=cmdline or None,
-            envvars={"ANSIBLE_CONFIG": str(root / "ansible.cfg")},
+            envvars={
+                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+                # The venv's ansible-playbook, also when the venv is not activated.
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            },
             quiet=quiet,
         )
         return PlaybookResult(status=run.status, rc=run.rc, stats=run.stats or {})
