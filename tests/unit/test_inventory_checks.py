@@ -1,0 +1,499 @@
+"""Unit tests of the pure inventory checks behind rayfleet.cluster.validate_inventory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
+    HostInput,
+    Problem,
+    check_inventory,
+    cluster_layout,
+)
+
+Defaults = dict[str, Any]
+
+HEAD_ADDRESS = "10.0.0.10"
+
+
+@pytest.fixture(scope="module")
+def defaults(repo_root: Path) -> Defaults:
+    """The ray role's real defaults: each option of its argument spec to its ``default``."""
+    spec_file = repo_root / "roles" / "ray" / "meta" / "argument_specs.yml"
+    options: dict[str, dict[str, Any]] = yaml.safe_load(spec_file.read_text())["argument_specs"][
+        "main"
+    ]["options"]
+    return {name: option.get("default") for name, option in options.items()}
+
+
+def head(name: str = "head", *, address: str = HEAD_ADDRESS, **user_vars: Any) -> HostInput:
+    return HostInput(
+        name=name,
+        is_head=True,
+        in_workers=False,
+        worker_groups=(),
+        user_vars=user_vars,
+        address=address,
+    )
+
+
+def worker(
+    name: str,
+    groups: tuple[str, ...] = ("ray_workers_cpu",),
+    *,
+    address: str = "10.0.0.20",
+    memtotal_mb: int | None = None,
+    **user_vars: Any,
+) -> HostInput:
+    return HostInput(
+        name=name,
+        is_head=False,
+        in_workers=True,
+        worker_groups=groups,
+        user_vars=user_vars,
+        address=address,
+        memtotal_mb=memtotal_mb,
+    )
+
+
+def good_inventory() -> list[HostInput]:
+    return [
+        head(),
+        worker("cpu-1", ("ray_workers_cpu",), address="10.0.0.11"),
+        worker("gpu-1", ("ray_workers_gpu",), address="10.0.0.12"),
+    ]
+
+
+def only(problems: list[Problem]) -> Problem:
+    assert len(problems) == 1, [str(problem) for problem in problems]
+    return problems[0]
+
+
+def problems_of(hosts: list[HostInput], defaults: Defaults) -> list[Problem]:
+    problems, _warnings = check_inventory(hosts, defaults)
+    return problems
+
+
+# --- a good inventory ---------------------------------------------------------------------------
+
+
+def test_good_inventory_has_no_problems_or_warnings(defaults: Defaults) -> None:
+    assert check_inventory(good_inventory(), defaults) == ([], [])
+
+
+def test_layout_of_good_inventory(defaults: Defaults) -> None:
+    common = {
+        "cluster": "rayfleet",
+        "head": "head",
+        "gcs_address": f"{HEAD_ADDRESS}:6379",
+        "dashboard_address": f"{HEAD_ADDRESS}:8265",
+    }
+    assert cluster_layout(good_inventory(), defaults) == {
+        "head": {**common, "type": "head", "group": "head"},
+        "cpu-1": {**common, "type": "worker", "group": "ray_workers_cpu"},
+        "gpu-1": {**common, "type": "worker", "group": "ray_workers_gpu"},
+    }
+
+
+def test_layout_uses_the_heads_ports(defaults: Defaults) -> None:
+    hosts = [
+        head(ray_gcs_port=7000, ray_dashboard_port=7001),
+        worker("cpu-1", ray_gcs_port=1234, ray_dashboard_port=1235),
+    ]
+    assert problems_of(hosts, defaults) == []
+    layout = cluster_layout(hosts, defaults)
+    for node in ("head", "cpu-1"):
+        assert layout[node]["gcs_address"] == f"{HEAD_ADDRESS}:7000"
+        assert layout[node]["dashboard_address"] == f"{HEAD_ADDRESS}:7001"
+
+
+def test_two_clusters_each_get_their_own_head(defaults: Defaults) -> None:
+    hosts = [
+        head("head-a", address="10.0.1.1", ray_cluster_name="a"),
+        worker("worker-a", address="10.0.1.2", ray_cluster_name="a"),
+        head("head-b", address="10.0.2.1", ray_cluster_name="b"),
+        worker("worker-b", ("ray_workers_gpu",), address="10.0.2.2", ray_cluster_name="b"),
+    ]
+    assert check_inventory(hosts, defaults) == ([], [])
+    layout = cluster_layout(hosts, defaults)
+    assert {name: node["cluster"] for name, node in layout.items()} == {
+        "head-a": "a",
+        "worker-a": "a",
+        "head-b": "b",
+        "worker-b": "b",
+    }
+    for name in ("head-a", "worker-a"):
+        assert layout[name]["head"] == "head-a"
+        assert layout[name]["gcs_address"] == "10.0.1.1:6379"
+    for name in ("head-b", "worker-b"):
+        assert layout[name]["head"] == "head-b"
+        assert layout[name]["gcs_address"] == "10.0.2.1:6379"
+    assert layout["worker-b"]["group"] == "ray_workers_gpu"
+
+
+@pytest.mark.parametrize(
+    ("dashboard_host", "expected"),
+    [
+        ("0.0.0.0", "127.0.0.1:8265"),
+        ("::", "127.0.0.1:8265"),
+        ("10.9.9.9", "10.9.9.9:8265"),
+    ],
+)
+def test_dashboard_address(defaults: Defaults, dashboard_host: str, expected: str) -> None:
+    hosts = [head(ray_dashboard_host=dashboard_host), worker("cpu-1")]
+    assert problems_of(hosts, defaults) == []
+    layout = cluster_layout(hosts, defaults)
+    assert layout["head"]["dashboard_address"] == expected
+    assert layout["cpu-1"]["dashboard_address"] == expected
+    # The GCS address stays the head's own address.
+    assert layout["cpu-1"]["gcs_address"] == f"{HEAD_ADDRESS}:6379"
+
+
+def test_problem_str_names_host_variable_and_fix() -> None:
+    problem = Problem("cpu-1", "ray_version", "'2.60' is not an exact release", "pin one")
+    assert str(problem) == "cpu-1: ray_version: '2.60' is not an exact release. Fix: pin one."
+
+
+# --- membership -------------------------------------------------------------------------------
+
+
+def test_cluster_without_head(defaults: Defaults) -> None:
+    problem = only(problems_of([worker("cpu-1"), worker("cpu-2")], defaults))
+    assert problem.host == "cpu-1"
+    assert problem.variable == "ray_cluster_name"
+    assert "no head" in problem.message
+    assert "'rayfleet'" in problem.message
+    assert "ray_head" in problem.fix
+
+
+def test_cluster_with_two_heads(defaults: Defaults) -> None:
+    problem = only(problems_of([head("head-1"), head("head-2"), worker("cpu-1")], defaults))
+    assert problem.host == "head-2"
+    assert problem.variable == "ray_cluster_name"
+    assert "two heads" in problem.message
+    assert "head-1" in problem.message
+    assert "head-2" in problem.message
+    assert "one head per cluster" in problem.fix
+
+
+def test_host_in_head_and_workers(defaults: Defaults) -> None:
+    both = HostInput(
+        name="head",
+        is_head=True,
+        in_workers=True,
+        worker_groups=("ray_workers_cpu",),
+        user_vars={},
+        address=HEAD_ADDRESS,
+    )
+    problem = only(problems_of([both, worker("cpu-1")], defaults))
+    assert problem.host == "head"
+    assert problem.variable == "groups"
+    assert "ray_head" in problem.message
+    assert "ray_workers" in problem.message
+    assert "one of them" in problem.fix
+
+
+def test_worker_in_no_worker_group(defaults: Defaults) -> None:
+    problem = only(problems_of([head(), worker("lone-1", ())], defaults))
+    assert problem.host == "lone-1"
+    assert problem.variable == "groups"
+    assert "no worker group" in problem.message
+    assert "child group of ray_workers" in problem.fix
+
+
+def test_worker_in_two_worker_groups(defaults: Defaults) -> None:
+    hosts = [head(), worker("cpu-1", ("ray_workers_gpu", "ray_workers_cpu"))]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "cpu-1"
+    assert problem.variable == "groups"
+    assert "two worker groups" in problem.message
+    assert "ray_workers_cpu" in problem.message
+    assert "ray_workers_gpu" in problem.message
+    assert "exactly one" in problem.fix
+
+
+# --- worker group bounds ------------------------------------------------------------------------
+
+
+def test_min_workers_above_max_workers(defaults: Defaults) -> None:
+    hosts = [head(), worker("cpu-1", ray_min_workers=3, ray_max_workers=2)]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "cpu-1"
+    assert problem.variable == "ray_min_workers"
+    assert "3" in problem.message
+    assert "ray_max_workers 2" in problem.message
+    assert "ray_workers_cpu" in problem.message
+    assert "ray_min_workers <= ray_max_workers" in problem.fix
+
+
+@pytest.mark.parametrize(("low", "high"), [(2, 2), (0, 0), (5, None)])
+def test_min_workers_within_bounds(defaults: Defaults, low: int, high: int | None) -> None:
+    hosts = [head(), worker("cpu-1", ray_min_workers=low, ray_max_workers=high)]
+    assert problems_of(hosts, defaults) == []
+
+
+def test_negative_min_workers(defaults: Defaults) -> None:
+    problem = only(problems_of([head(), worker("cpu-1", ray_min_workers=-1)], defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_min_workers")
+    assert "negative" in problem.message
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("on_head", "variable", "port", "other"),
+    [
+        (True, "ray_gcs_port", 8265, "ray_dashboard_port"),
+        (True, "ray_client_server_port", 6379, "ray_gcs_port"),
+        (False, "ray_node_manager_port", 6381, "ray_object_manager_port"),
+        (False, "ray_runtime_env_agent_port", 8090, "ray_metrics_export_port"),
+    ],
+)
+def test_two_equal_ports(
+    defaults: Defaults, on_head: bool, variable: str, port: int, other: str
+) -> None:
+    setting: dict[str, Any] = {variable: port}
+    hosts = [head(**setting), worker("cpu-1")] if on_head else [head(), worker("cpu-1", **setting)]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == ("head" if on_head else "cpu-1")
+    # One of the two clashing variables is the problem's, the other is named in its message.
+    assert problem.variable in {variable, other}
+    assert ({variable, other} - {problem.variable}).pop() in problem.message
+    assert str(port) in problem.message
+    assert "own number" in problem.fix
+
+
+def test_head_ports_do_not_matter_on_workers(defaults: Defaults) -> None:
+    # A worker runs no GCS or dashboard, so their ports cannot clash there.
+    hosts = [head(), worker("cpu-1", ray_gcs_port=6380, ray_dashboard_port=15000)]
+    assert problems_of(hosts, defaults) == []
+
+
+@pytest.mark.parametrize("port", [0, -1, 65536, 70000, "6379"])
+@pytest.mark.parametrize(
+    ("on_head", "variable"),
+    [
+        (True, "ray_gcs_port"),
+        (True, "ray_dashboard_port"),
+        (False, "ray_metrics_export_port"),
+        (False, "ray_min_worker_port"),
+    ],
+)
+def test_port_out_of_range(defaults: Defaults, on_head: bool, variable: str, port: object) -> None:
+    setting: dict[str, Any] = {variable: port}
+    hosts = [head(**setting), worker("cpu-1")] if on_head else [head(), worker("cpu-1", **setting)]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == ("head" if on_head else "cpu-1")
+    assert problem.variable == variable
+    assert repr(port) in problem.message
+    assert "1 to 65535" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("on_head", "variable", "port"),
+    [
+        (True, "ray_dashboard_port", 15000),
+        (True, "ray_gcs_port", 10002),
+        (False, "ray_node_manager_port", 19999),
+        (False, "ray_metrics_export_port", 12345),
+    ],
+)
+def test_port_in_worker_port_range(
+    defaults: Defaults, on_head: bool, variable: str, port: int
+) -> None:
+    setting: dict[str, Any] = {variable: port}
+    hosts = [head(**setting), worker("cpu-1")] if on_head else [head(), worker("cpu-1", **setting)]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == ("head" if on_head else "cpu-1")
+    assert problem.variable == variable
+    assert str(port) in problem.message
+    assert "10002-19999" in problem.message
+    assert "ray_min_worker_port" in problem.fix
+    assert "ray_max_worker_port" in problem.fix
+
+
+def test_worker_port_range_moves_with_its_bounds(defaults: Defaults) -> None:
+    setting: dict[str, Any] = {
+        "ray_dashboard_port": 15000,
+        "ray_min_worker_port": 20000,
+        "ray_max_worker_port": 29999,
+    }
+    assert problems_of([head(**setting), worker("cpu-1")], defaults) == []
+
+
+def test_inverted_worker_port_range(defaults: Defaults) -> None:
+    hosts = [head(), worker("cpu-1", ray_min_worker_port=30000, ray_max_worker_port=20000)]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_min_worker_port")
+    assert "30000" in problem.message
+    assert "20000" in problem.message
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["2.60", ">=2.60.0", "2.*", "latest", "2.60.0 ", "v2.60.0"])
+def test_version_must_be_exact(defaults: Defaults, version: str) -> None:
+    problems = problems_of(
+        [head(ray_version=version), worker("cpu-1", ray_version=version)], defaults
+    )
+    assert [(problem.host, problem.variable) for problem in problems] == [
+        ("head", "ray_version"),
+        ("cpu-1", "ray_version"),
+    ]
+    for problem in problems:
+        assert repr(version) in problem.message
+        assert "exact" in problem.message
+        assert 'ray_version: "' in problem.fix
+
+
+@pytest.mark.parametrize("version", ["2.60.0", "2.61.1", "2.62.0rc1", "3.0.0.post1"])
+def test_exact_version_accepted(defaults: Defaults, version: str) -> None:
+    hosts = [head(ray_version=version), worker("cpu-1", ray_version=version)]
+    assert problems_of(hosts, defaults) == []
+
+
+def test_versions_differ_across_a_cluster(defaults: Defaults) -> None:
+    hosts = [head(), worker("cpu-1"), worker("cpu-2", ray_version="2.59.0")]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "cpu-2"
+    assert problem.variable == "ray_version"
+    assert "2.59.0" in problem.message
+    assert "2.60.0" in problem.message
+    assert "every node" in problem.fix
+
+
+def test_versions_may_differ_between_clusters(defaults: Defaults) -> None:
+    hosts = [
+        head("head-a", ray_cluster_name="a", ray_version="2.59.0"),
+        worker("worker-a", ray_cluster_name="a", ray_version="2.59.0"),
+        head("head-b", ray_cluster_name="b"),
+        worker("worker-b", ray_cluster_name="b"),
+    ]
+    assert problems_of(hosts, defaults) == []
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+def test_object_store_larger_than_memory(defaults: Defaults) -> None:
+    store = 2 * 1024**3
+    hosts = [head(), worker("cpu-1", memtotal_mb=1024, ray_object_store_memory=store)]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "cpu-1"
+    assert problem.variable == "ray_object_store_memory"
+    assert str(store) in problem.message
+    assert "1024 MiB" in problem.message
+    assert "lower it" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("memtotal_mb", "store"),
+    [(1024, 1024**3), (1024, 512 * 1024**2), (None, 10**15), (1024, 0)],
+)
+def test_object_store_that_fits(defaults: Defaults, memtotal_mb: int | None, store: int) -> None:
+    hosts = [head(), worker("cpu-1", memtotal_mb=memtotal_mb, ray_object_store_memory=store)]
+    assert problems_of(hosts, defaults) == []
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
+def test_object_store_fraction_out_of_range(defaults: Defaults, fraction: float) -> None:
+    hosts = [head(), worker("cpu-1", ray_object_store_memory_fraction=fraction)]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_object_store_memory_fraction")
+
+
+# --- unknown variables ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("ray_num_cpu", "ray_num_cpus"),
+        ("ray_num_gpu", "ray_num_gpus"),
+        ("ray_versoin", "ray_version"),
+        ("ray_gcs_prot", "ray_gcs_port"),
+    ],
+)
+def test_typo_suggests_the_known_variable(defaults: Defaults, typo: str, meant: str) -> None:
+    typo_setting: dict[str, Any] = {typo: 2}
+    problems, warnings = check_inventory([head(), worker("cpu-1", **typo_setting)], defaults)
+    problem = only(problems)
+    assert problem.host == "cpu-1"
+    assert problem.variable == typo
+    assert "not a rayfleet variable" in problem.message
+    assert f"did you mean {meant}?" in problem.fix
+    assert warnings == []
+
+
+def test_unknown_variable_without_close_match_is_a_warning(defaults: Defaults) -> None:
+    hosts = [head(), worker("cpu-1", ray_flux_capacitor=88, other_tool_setting=1)]
+    problems, warnings = check_inventory(hosts, defaults)
+    assert problems == []
+    assert len(warnings) == 1
+    assert "cpu-1" in warnings[0]
+    assert "ray_flux_capacitor" in warnings[0]
+    assert "ignored" in warnings[0]
+
+
+# --- resources and labels ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label", ["ray.io/accelerator-type", "ray.io/node-id", "ray.io/market-type"]
+)
+def test_reserved_label_prefix(defaults: Defaults, label: str) -> None:
+    hosts = [head(), worker("cpu-1", ray_labels={label: "x", "example.com/pool": "a"})]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "cpu-1"
+    assert problem.variable == "ray_labels"
+    assert label in problem.message
+    assert "ray.io/" in problem.message
+    assert "prefix of your own" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("resource", "variable"),
+    [
+        ("CPU", "ray_num_cpus"),
+        ("GPU", "ray_num_gpus"),
+        ("memory", "ray_memory"),
+        ("object_store_memory", "ray_object_store_memory"),
+    ],
+)
+def test_reserved_resource_name(defaults: Defaults, resource: str, variable: str) -> None:
+    hosts = [head(ray_resources={resource: 4, "accelerator_a100": 1}), worker("cpu-1")]
+    problem = only(problems_of(hosts, defaults))
+    assert problem.host == "head"
+    assert problem.variable == "ray_resources"
+    assert resource in problem.message
+    assert "built-in" in problem.message
+    assert problem.fix == f"set {variable} instead"
+
+
+def test_custom_resources_and_labels_accepted(defaults: Defaults) -> None:
+    hosts = [
+        head(ray_resources={"cpu_workers": 100}, ray_labels={"rayfleet.io/pool": "a"}),
+        worker("cpu-1", ray_labels={"ray.iox/thing": "b"}),
+    ]
+    assert problems_of(hosts, defaults) == []
+
+
+def test_every_problem_is_reported(defaults: Defaults) -> None:
+    """Problems of different hosts and checks add up instead of stopping at the first."""
+    hosts = [
+        head(ray_gcs_port=70000),
+        worker("cpu-1", ray_num_cpu=2),
+        worker("gpu-1", ("ray_workers_gpu",), ray_labels={"ray.io/x": "y"}),
+    ]
+    problems = problems_of(hosts, defaults)
+    assert sorted((problem.host, problem.variable) for problem in problems) == [
+        ("cpu-1", "ray_num_cpu"),
+        ("gpu-1", "ray_labels"),
+        ("head", "ray_gcs_port"),
+    ]

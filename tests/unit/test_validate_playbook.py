@@ -1,0 +1,217 @@
+"""End to end: playbooks/validate.yml through a real ansible-playbook, on this machine.
+
+Every host of the small inventories below is this machine over the local connection: the
+validation play only gathers facts and runs the controller-side validate_inventory action,
+so nothing is changed. The fact cache is kept in memory so no file is written under .cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+Inventory = dict[str, Any]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
+HEAD_IP = "192.0.2.10"
+
+
+def good_inventory() -> Inventory:
+    """A head and two workers, one in each worker group `cpu` and `gpu` under ray_workers."""
+    return {
+        "all": {
+            "vars": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": sys.executable,
+            }
+        },
+        "ray_head": {"hosts": {"head-1": {"ray_node_ip": HEAD_IP}}},
+        "ray_workers": {
+            "children": {
+                "cpu": {"hosts": {"cpu-1": {}}},
+                "gpu": {"hosts": {"gpu-1": {}}},
+            }
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    output: str
+
+
+def run_playbook(
+    repo_root: Path, tmp_path: Path, inventory: Inventory, playbook: str, *args: str
+) -> Run:
+    inventory_file = tmp_path / "hosts.yml"
+    inventory_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
+    env.update(
+        ANSIBLE_CONFIG=str(repo_root / "ansible.cfg"),
+        ANSIBLE_CACHE_PLUGIN="memory",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
+        ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
+    )
+    completed = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory_file), f"playbooks/{playbook}", *args],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return Run(completed.returncode, completed.stdout)
+
+
+def task_result(output: str, host: str) -> Any:
+    """The YAML result that `-v` prints after `ok: [host] =>`."""
+    match = re.search(rf"^ok: \[{re.escape(host)}\] => *\n((?:[ \t]+.*\n)+)", output, re.MULTILINE)
+    assert match, output
+    return yaml.safe_load(textwrap.dedent(match.group(1)))
+
+
+def test_ansible_playbook_is_in_the_venv() -> None:
+    assert ANSIBLE_PLAYBOOK.is_file(), f"no {ANSIBLE_PLAYBOOK}: run `make venv`"
+
+
+def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Path) -> None:
+    run = run_playbook(repo_root, tmp_path, good_inventory(), "validate.yml", "-v")
+    assert run.returncode == 0, run.output
+    assert "Fix:" not in run.output
+    nodes = task_result(run.output, "head-1")["ansible_facts"]["rayfleet_nodes"]
+    common = {
+        "cluster": "rayfleet",
+        "head": "head-1",
+        "gcs_address": f"{HEAD_IP}:6379",
+        "dashboard_address": f"{HEAD_IP}:8265",
+    }
+    assert nodes == {
+        "head-1": {**common, "type": "head", "group": "head"},
+        "cpu-1": {**common, "type": "worker", "group": "cpu"},
+        "gpu-1": {**common, "type": "worker", "group": "gpu"},
+    }
+
+
+def test_unknown_variable_only_warns(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    inventory["ray_workers"]["children"]["gpu"]["hosts"]["gpu-1"]["ray_flux_capacitor"] = 88
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml")
+    assert run.returncode == 0, run.output
+    assert re.search(r"WARNING.*gpu-1: ray_flux_capacitor is not a rayfleet variable", run.output)
+
+
+def _set(path: str, value: Any) -> Callable[[Inventory], None]:
+    """A change of the good inventory: set the value at a dotted path (created as needed)."""
+
+    def change(inventory: Inventory) -> None:
+        *parents, last = path.split(".")
+        node = inventory
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+
+    return change
+
+
+CPU_1 = "ray_workers.children.cpu.hosts.cpu-1"
+GPU_1 = "ray_workers.children.gpu.hosts.gpu-1"
+HEAD_1 = "ray_head.hosts.head-1"
+
+
+@dataclass(frozen=True)
+class BadCase:
+    change: Callable[[Inventory], None]
+    host: str
+    # A regular expression: the Problem's variable.
+    variable: str
+    also: tuple[str, ...] = ()
+    args: tuple[str, ...] = field(default=())
+
+
+BAD_CASES = {
+    "two heads": BadCase(
+        _set("ray_head.hosts.head-2", {}), "head-2", "ray_cluster_name", ("two heads", "head-1")
+    ),
+    "host in two worker groups": BadCase(
+        _set("ray_workers.children.gpu.hosts.cpu-1", {}), "cpu-1", "groups", ("cpu, gpu",)
+    ),
+    "worker directly in ray_workers": BadCase(
+        _set("ray_workers.hosts.lone-1", {}), "lone-1", "groups", ("no worker group",)
+    ),
+    "min above max in a group": BadCase(
+        _set("ray_workers.children.cpu.vars", {"ray_min_workers": 3, "ray_max_workers": 1}),
+        "cpu-1",
+        "ray_min_workers",
+        ("ray_max_workers 1",),
+    ),
+    "two equal ports": BadCase(
+        _set(f"{HEAD_1}.ray_gcs_port", 8265),
+        "head-1",
+        "(ray_gcs_port|ray_dashboard_port)",
+        ("ray_gcs_port", "8265"),
+    ),
+    "version not exact": BadCase(
+        _set("all.vars.ray_version", "2.60"), "head-1", "ray_version", ("'2.60'",)
+    ),
+    "versions differ in a cluster": BadCase(
+        _set(f"{CPU_1}.ray_version", "2.59.0"), "cpu-1", "ray_version", ("2.60.0",)
+    ),
+    "object store above memory": BadCase(
+        _set(f"{CPU_1}.ray_object_store_memory", 10**15), "cpu-1", "ray_object_store_memory"
+    ),
+    "typo of a variable": BadCase(
+        _set(f"{GPU_1}.ray_num_cpu", 2), "gpu-1", "ray_num_cpu", ("did you mean ray_num_cpus",)
+    ),
+    "wrong type": BadCase(_set(f"{GPU_1}.ray_num_cpus", "lots"), "gpu-1", "ray_num_cpus"),
+    "problem outside --limit": BadCase(
+        _set(f"{HEAD_1}.ray_gcs_port", 70000),
+        "head-1",
+        "ray_gcs_port",
+        ("70000",),
+        args=("--limit", "cpu-1"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CASES.values(), ids=BAD_CASES.keys())
+def test_bad_inventory_fails_naming_host_variable_and_fix(
+    repo_root: Path, tmp_path: Path, case: BadCase
+) -> None:
+    inventory = good_inventory()
+    case.change(inventory)
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml", *case.args)
+    assert run.returncode != 0, run.output
+    # One line per problem: "host: variable: message. Fix: what to do."
+    line = re.compile(rf"^\s*{re.escape(case.host)}: {case.variable}: .*\. Fix: .+$", re.MULTILINE)
+    assert line.search(run.output), run.output
+    for text in case.also:
+        assert text in run.output
+    assert "nothing was changed" in run.output
+
+
+def test_site_stops_before_the_ray_role(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    BAD_CASES["two equal ports"].change(inventory)
+    # --check as a safety net: should validation ever let this inventory through, the ray
+    # role would otherwise install and start Ray on this machine.
+    run = run_playbook(repo_root, tmp_path, inventory, "site.yml", "--check")
+    assert run.returncode != 0, run.output
+    assert "PLAY [Validate the inventory]" in run.output
+    assert "Fix:" in run.output
+    assert "rayfleet.cluster.ray :" not in run.output
+    assert "PLAY [Install and run Ray" not in run.output
