@@ -12,6 +12,7 @@ from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_GROUP,
     VAR_PREFIX,
@@ -37,10 +38,10 @@ def role_argument_spec(role: str) -> dict[str, Any]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset()
+    _VALID_ARGS: frozenset[str] = frozenset()
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
+        result: dict[str, Any] = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         spec: dict[str, Any] = {}
         for role in ROLES_WITH_RAY_VARS:
@@ -76,7 +77,9 @@ class ActionModule(ActionBase):
         Play variables hold group membership but not the group tree, so the
         inventory sources are read again for it.
         """
-        inventory = InventoryManager(loader=self._loader, sources=task_vars["ansible_inventory_sources"])
+        inventory = InventoryManager(
+            loader=self._loader, sources=task_vars["ansible_inventory_sources"]
+        )
         workers = inventory.groups.get(WORKERS_GROUP)
         return {group.name for group in workers.child_groups} if workers else set()
 
@@ -97,17 +100,24 @@ class ActionModule(ActionBase):
         known = {var: value for var, value in user_vars.items() if var in spec}
         checked = ArgumentSpecValidator(spec).validate(known)
         problems = [
-            Problem(name, _variable_of(str(error)), str(error), "give it a value of the documented type")
+            Problem(
+                name, _variable_of(str(error)), str(error), "give it a value of the documented type"
+            )
             for error in checked.error_messages
         ]
-        valid = {var: checked.validated_parameters[var] for var in known if not checked.error_messages}
+        valid = {
+            var: checked.validated_parameters[var] for var in known if not checked.error_messages
+        }
         facts = hostvars.get("ansible_facts", {})
         host = HostInput(
             name=name,
             is_head=name in task_vars["groups"].get(HEAD_GROUP, []),
             in_workers=name in task_vars["groups"].get(WORKERS_GROUP, []),
             worker_groups=tuple(sorted(set(hostvars.get("group_names", [])) & worker_groups)),
-            user_vars={**{var: value for var, value in user_vars.items() if var not in spec}, **valid},
+            user_vars={
+                **{var: value for var, value in user_vars.items() if var not in spec},
+                **valid,
+            },
             address=str(
                 user_vars.get("ray_node_ip")
                 or facts.get("default_ipv4", {}).get("address")

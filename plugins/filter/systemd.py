@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 DOCUMENTATION = r"""
 name: systemd_exec_quote

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 HEAD_GROUP = "ray_head"
 WORKERS_GROUP = "ray_workers"
@@ -21,8 +22,12 @@ VAR_PREFIX = "ray_"
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?$")
 RESERVED_LABEL_PREFIX = "ray.io/"
 # Ray refuses these in --resources: they have flags of their own.
-RESERVED_RESOURCES = {"CPU": "ray_num_cpus", "GPU": "ray_num_gpus", "memory": "ray_memory",
-                      "object_store_memory": "ray_object_store_memory"}
+RESERVED_RESOURCES = {
+    "CPU": "ray_num_cpus",
+    "GPU": "ray_num_gpus",
+    "memory": "ray_memory",
+    "object_store_memory": "ray_object_store_memory",
+}
 
 NODE_PORTS = (
     "ray_node_manager_port",
@@ -70,9 +75,7 @@ def effective_vars(host: HostInput, defaults: Mapping[str, Any]) -> dict[str, An
     return {**defaults, **host.user_vars}
 
 
-def unknown_variables(
-    host: HostInput, known: set[str]
-) -> tuple[list[Problem], list[str]]:
+def unknown_variables(host: HostInput, known: set[str]) -> tuple[list[Problem], list[str]]:
     """Typos of known variables are problems; other unknown ray_ names are warnings."""
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -81,8 +84,14 @@ def unknown_variables(
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
         if close:
-            problems.append(Problem(host.name, name, "is not a rayfleet variable",
-                                    f"did you mean {close[0]}? Rename it"))
+            problems.append(
+                Problem(
+                    host.name,
+                    name,
+                    "is not a rayfleet variable",
+                    f"did you mean {close[0]}? Rename it",
+                )
+            )
         else:
             warnings.append(f"{host.name}: {name} is not a rayfleet variable; it is ignored")
     return problems, warnings
@@ -114,8 +123,9 @@ def check_inventory(
 def _clusters(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, _Cluster]:
     clusters: dict[str, _Cluster] = {}
     for host in hosts:
-        cluster = clusters.setdefault(str(effective_vars(host, defaults)["ray_cluster_name"]),
-                                      _Cluster())
+        cluster = clusters.setdefault(
+            str(effective_vars(host, defaults)["ray_cluster_name"]), _Cluster()
+        )
         if host.is_head:
             cluster.heads.append(host)
         elif host.in_workers:
@@ -125,19 +135,34 @@ def _clusters(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, 
 
 def _check_membership(host: HostInput) -> list[Problem]:
     if host.is_head and host.in_workers:
-        return [Problem(host.name, "groups", f"is in both {HEAD_GROUP} and {WORKERS_GROUP}",
-                        f"keep it in one of them")]
+        return [
+            Problem(
+                host.name,
+                "groups",
+                f"is in both {HEAD_GROUP} and {WORKERS_GROUP}",
+                "keep it in one of them",
+            )
+        ]
     if host.is_head or not host.in_workers:
         return []
     if not host.worker_groups:
-        return [Problem(host.name, "groups",
-                        f"is in {WORKERS_GROUP} but in no worker group, so its group has no name",
-                        f"put it in a named child group of {WORKERS_GROUP}, "
-                        f"such as {WORKERS_GROUP}_cpu")]
+        return [
+            Problem(
+                host.name,
+                "groups",
+                f"is in {WORKERS_GROUP} but in no worker group, so its group has no name",
+                f"put it in a named child group of {WORKERS_GROUP}, such as {WORKERS_GROUP}_cpu",
+            )
+        ]
     if len(host.worker_groups) > 1:
-        return [Problem(host.name, "groups",
-                        f"is in two worker groups: {', '.join(sorted(host.worker_groups))}",
-                        "keep it in exactly one child group of ray_workers")]
+        return [
+            Problem(
+                host.name,
+                "groups",
+                f"is in two worker groups: {', '.join(sorted(host.worker_groups))}",
+                "keep it in exactly one child group of ray_workers",
+            )
+        ]
     return []
 
 
@@ -145,40 +170,65 @@ def _check_version(host: HostInput, settings: Mapping[str, Any]) -> list[Problem
     version = str(settings["ray_version"])
     if EXACT_VERSION.match(version):
         return []
-    return [Problem(host.name, "ray_version", f"{version!r} is not an exact release",
-                    'pin one release, such as ray_version: "2.60.0"')]
+    return [
+        Problem(
+            host.name,
+            "ray_version",
+            f"{version!r} is not an exact release",
+            'pin one release, such as ray_version: "2.60.0"',
+        )
+    ]
 
 
-def _ports_in_use(host: HostInput, settings: Mapping[str, Any]) -> list[str]:
+def _ports_in_use(host: HostInput) -> list[str]:
     return list(NODE_PORTS) + (list(HEAD_PORTS) if host.is_head else [])
 
 
 def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
-    names = _ports_in_use(host, settings)
+    names = _ports_in_use(host)
     low, high = settings["ray_min_worker_port"], settings["ray_max_worker_port"]
-    for name in names + ["ray_min_worker_port", "ray_max_worker_port"]:
+    for name in [*names, "ray_min_worker_port", "ray_max_worker_port"]:
         port = settings[name]
         if not isinstance(port, int) or not 1 <= port <= 65535:
-            problems.append(Problem(host.name, name, f"{port!r} is not a port",
-                                    "set it to a number from 1 to 65535"))
+            problems.append(
+                Problem(
+                    host.name, name, f"{port!r} is not a port", "set it to a number from 1 to 65535"
+                )
+            )
     if problems:
         return problems
     seen: dict[int, str] = {}
     for name in names:
         port = settings[name]
         if port in seen:
-            problems.append(Problem(host.name, name, f"port {port} is also {seen[port]}",
-                                    "give every Ray port its own number"))
+            problems.append(
+                Problem(
+                    host.name,
+                    name,
+                    f"port {port} is also {seen[port]}",
+                    "give every Ray port its own number",
+                )
+            )
         seen.setdefault(port, name)
         if low <= port <= high:
-            problems.append(Problem(host.name, name,
-                                    f"port {port} lies in the worker port range {low}-{high}",
-                                    "move it out of ray_min_worker_port..ray_max_worker_port"))
+            problems.append(
+                Problem(
+                    host.name,
+                    name,
+                    f"port {port} lies in the worker port range {low}-{high}",
+                    "move it out of ray_min_worker_port..ray_max_worker_port",
+                )
+            )
     if low > high:
-        problems.append(Problem(host.name, "ray_min_worker_port",
-                                f"{low} is above ray_max_worker_port {high}",
-                                "make ray_min_worker_port <= ray_max_worker_port"))
+        problems.append(
+            Problem(
+                host.name,
+                "ray_min_worker_port",
+                f"{low} is above ray_max_worker_port {high}",
+                "make ray_min_worker_port <= ray_max_worker_port",
+            )
+        )
     return problems
 
 
@@ -186,14 +236,24 @@ def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]
     problems: list[Problem] = []
     fraction = settings["ray_object_store_memory_fraction"]
     if not 0 < fraction < 1:
-        problems.append(Problem(host.name, "ray_object_store_memory_fraction",
-                                f"{fraction} is not between 0 and 1", "use a share such as 0.3"))
+        problems.append(
+            Problem(
+                host.name,
+                "ray_object_store_memory_fraction",
+                f"{fraction} is not between 0 and 1",
+                "use a share such as 0.3",
+            )
+        )
     store = settings["ray_object_store_memory"]
     if host.memtotal_mb is not None and store > host.memtotal_mb * 1024 * 1024:
-        problems.append(Problem(
-            host.name, "ray_object_store_memory",
-            f"{store} bytes is more than the host's memory ({host.memtotal_mb} MiB)",
-            "lower it, or set 0 to size it from the host's memory"))
+        problems.append(
+            Problem(
+                host.name,
+                "ray_object_store_memory",
+                f"{store} bytes is more than the host's memory ({host.memtotal_mb} MiB)",
+                "lower it, or set 0 to size it from the host's memory",
+            )
+        )
     return problems
 
 
@@ -201,13 +261,24 @@ def _check_resources_and_labels(host: HostInput, settings: Mapping[str, Any]) ->
     problems: list[Problem] = []
     for resource, var in sorted(RESERVED_RESOURCES.items()):
         if resource in settings["ray_resources"]:
-            problems.append(Problem(host.name, "ray_resources",
-                                    f"{resource} is a built-in resource", f"set {var} instead"))
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_resources",
+                    f"{resource} is a built-in resource",
+                    f"set {var} instead",
+                )
+            )
     for key in sorted(settings["ray_labels"]):
         if str(key).startswith(RESERVED_LABEL_PREFIX):
-            problems.append(Problem(host.name, "ray_labels",
-                                    f"label {key} uses Ray's reserved prefix {RESERVED_LABEL_PREFIX}",
-                                    "use a prefix of your own, such as example.com/"))
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_labels",
+                    f"label {key} uses Ray's reserved prefix {RESERVED_LABEL_PREFIX}",
+                    "use a prefix of your own, such as example.com/",
+                )
+            )
     return problems
 
 
@@ -217,36 +288,58 @@ def _check_group_bounds(host: HostInput, settings: Mapping[str, Any]) -> list[Pr
         return [Problem(host.name, "ray_min_workers", f"{low} is negative", "use 0 or more")]
     if high is not None and low > high:
         group = ", ".join(host.worker_groups) or "its group"
-        return [Problem(host.name, "ray_min_workers",
-                        f"{low} is above ray_max_workers {high} in worker group {group}",
-                        "make ray_min_workers <= ray_max_workers")]
+        return [
+            Problem(
+                host.name,
+                "ray_min_workers",
+                f"{low} is above ray_max_workers {high} in worker group {group}",
+                "make ray_min_workers <= ray_max_workers",
+            )
+        ]
     return []
 
 
 def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
     members = cluster.heads + cluster.workers
     if not cluster.heads:
-        return [Problem(cluster.workers[0].name, "ray_cluster_name",
-                        f"cluster {name!r} has no head",
-                        f"add one host of cluster {name!r} to the {HEAD_GROUP} group")]
+        return [
+            Problem(
+                cluster.workers[0].name,
+                "ray_cluster_name",
+                f"cluster {name!r} has no head",
+                f"add one host of cluster {name!r} to the {HEAD_GROUP} group",
+            )
+        ]
     problems: list[Problem] = []
     if len(cluster.heads) > 1:
         heads = ", ".join(sorted(host.name for host in cluster.heads))
-        problems += [Problem(host.name, "ray_cluster_name",
-                             f"cluster {name!r} has two heads ({heads})",
-                             f"keep one head per cluster, or give the other a ray_cluster_name "
-                             f"of its own") for host in cluster.heads[1:]]
+        problems += [
+            Problem(
+                host.name,
+                "ray_cluster_name",
+                f"cluster {name!r} has two heads ({heads})",
+                "keep one head per cluster, or give the other a ray_cluster_name of its own",
+            )
+            for host in cluster.heads[1:]
+        ]
     head_version = effective_vars(cluster.heads[0], defaults)["ray_version"]
     for host in members:
         version = effective_vars(host, defaults)["ray_version"]
         if version != head_version:
-            problems.append(Problem(host.name, "ray_version",
-                                    f"{version} differs from the head's {head_version}",
-                                    "run one Ray release on every node of a cluster"))
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_version",
+                    f"{version} differs from the head's {head_version}",
+                    "run one Ray release on every node of a cluster",
+                )
+            )
     return problems
 
 
-def cluster_layout(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def cluster_layout(
+    hosts: list[HostInput], defaults: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
     """Each node's cluster, type, worker group, head, and the head's addresses.
 
     Only meaningful for an inventory that ``check_inventory`` accepted.

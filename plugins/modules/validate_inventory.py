@@ -38,7 +38,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 problems:
-  description: Every problem found, as C(host: variable: message. Fix: what to do.).
+  description: 'Every problem found, as C(host: variable: message. Fix: what to do.).'
   returned: failure
   type: list
   elements: str

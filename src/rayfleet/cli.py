@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rayfleet", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    deploy_cmd = commands.add_parser("deploy", help="validate the inventory and deploy its clusters")
+    deploy_cmd = commands.add_parser(
+        "deploy", help="validate the inventory and deploy its clusters"
+    )
     deploy_cmd.add_argument("-i", "--inventory", required=True, type=Path)
     deploy_cmd.add_argument("--limit")
     deploy_cmd.add_argument("--check", action="store_true", help="change nothing, show what would")

@@ -34,6 +34,7 @@ class PlaybookResult:
 def run_playbook(
     playbook: str,
     inventory: str | Path,
+    *,
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     check: bool = False,

@@ -1,4 +1,4 @@
-"""Verify driver: prints the alive nodes and the host a task asking for each named resource ran on."""
+"""Verify driver: prints the alive nodes and where a task asking for each resource ran."""
 
 from __future__ import annotations
 

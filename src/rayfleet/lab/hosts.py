@@ -106,7 +106,12 @@ def _port_open(address: str, port: int) -> bool:
 def destroy_hosts(podman: Podman, network: LabNetwork) -> list[str]:
     """Remove every container of this lab network, then the network itself."""
     names = podman.run(
-        "ps", "--all", "--filter", f"label={CONTAINER_LABEL}={network.name}", "--format", "{{.Names}}"
+        "ps",
+        "--all",
+        "--filter",
+        f"label={CONTAINER_LABEL}={network.name}",
+        "--format",
+        "{{.Names}}",
     ).split()
     if names:
         podman.run("rm", "--force", "--time", "10", *names)

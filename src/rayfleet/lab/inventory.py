@@ -24,7 +24,12 @@ def read_lab_inventory(inventory: Path) -> LabInventory:
     """Hosts with their ansible_host, and lab_network/lab_subnet from the inventory."""
     listing = json.loads(
         subprocess.run(
-            [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--list"],
+            [
+                str(Path(sys.executable).with_name("ansible-inventory")),
+                "-i",
+                str(inventory),
+                "--list",
+            ],
             capture_output=True,
             check=True,
             text=True,
