@@ -105,9 +105,10 @@ class ActionModule(ActionBase):
             )
             for error in checked.error_messages
         ]
-        valid = {
-            var: checked.validated_parameters[var] for var in known if not checked.error_messages
-        }
+        # A variable of the wrong type falls back to its default so the host's
+        # other problems are still found in this run.
+        wrong = {problem.variable for problem in problems}
+        valid = {var: checked.validated_parameters[var] for var in known if var not in wrong}
         facts = hostvars.get("ansible_facts", {})
         host = HostInput(
             name=name,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ class BadCase:
     # A regular expression: the Problem's variable.
     variable: str
     also: tuple[str, ...] = ()
-    args: tuple[str, ...] = field(default=())
+    args: tuple[str, ...] = ()
 
 
 BAD_CASES = {
