@@ -13,12 +13,18 @@ from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
+    DEFAULT_REDIS_PORT,
+    join_address,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_GROUP,
+    REDIS_GROUP,
     VAR_PREFIX,
     WORKERS_GROUP,
     HostInput,
     Problem,
+    RedisHost,
     check_inventory,
     cluster_layout,
 )
@@ -56,7 +62,12 @@ class ActionModule(ActionBase):
             host, host_problems = self._host_input(name, task_vars, spec, worker_groups)
             hosts.append(host)
             problems += host_problems
-        inventory_problems, warnings = check_inventory(hosts, defaults)
+        redis_hosts: list[RedisHost] = []
+        for name in groups.get(REDIS_GROUP, []):
+            redis_host, redis_problems = self._redis_host(name, task_vars)
+            redis_hosts.append(redis_host)
+            problems += redis_problems
+        inventory_problems, warnings = check_inventory(hosts, defaults, redis_hosts)
         problems += inventory_problems
         for warning in warnings:
             self._display.warning(warning)
@@ -68,7 +79,7 @@ class ActionModule(ActionBase):
             )
             return result
         result["changed"] = False
-        result["ansible_facts"] = {"rayfleet_nodes": cluster_layout(hosts, defaults)}
+        result["ansible_facts"] = {"rayfleet_nodes": cluster_layout(hosts, defaults, redis_hosts)}
         return result
 
     def _worker_group_names(self, task_vars: dict[str, Any]) -> set[str]:
@@ -83,20 +94,45 @@ class ActionModule(ActionBase):
         workers = inventory.groups.get(WORKERS_GROUP)
         return {group.name for group in workers.child_groups} if workers else set()
 
+    def _templated(self, hostvars: Any, name: str) -> Any:
+        """A host's variable, or None where it is unset or needs state this run lacks."""
+        if name not in hostvars:
+            return None
+        try:
+            return self._templar.template(hostvars[name])
+        except (AnsibleUndefinedVariable, AnsibleError):
+            return None
+
+    def _redis_host(self, name: str, task_vars: dict[str, Any]) -> tuple[RedisHost, list[Problem]]:
+        hostvars = task_vars["hostvars"][name]
+        facts = hostvars.get("ansible_facts", {})
+        host = (
+            self._templated(hostvars, "redis_bind_address")
+            or facts.get("default_ipv4", {}).get("address")
+            or hostvars.get("ansible_host", name)
+        )
+        port = self._templated(hostvars, "redis_port")
+        if port is None:
+            port = DEFAULT_REDIS_PORT
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            problem = Problem(
+                name, "redis_port", f"{port!r} is not a port", "set it to a number from 1 to 65535"
+            )
+            return RedisHost(name, join_address(str(host), DEFAULT_REDIS_PORT)), [problem]
+        return RedisHost(name=name, address=join_address(str(host), port)), []
+
     def _host_input(
         self, name: str, task_vars: dict[str, Any], spec: dict[str, Any], worker_groups: set[str]
     ) -> tuple[HostInput, list[Problem]]:
         hostvars = task_vars["hostvars"][name]
+        # A variable that needs facts or other hosts' state this run does not have yet
+        # is left out; the role's own argument validation sees it once it is defined.
         user_vars: dict[str, Any] = {}
         for var in hostvars:
-            if not var.startswith(VAR_PREFIX):
-                continue
-            try:
-                user_vars[var] = self._templar.template(hostvars[var])
-            except (AnsibleUndefinedVariable, AnsibleError):
-                # Needs facts or other hosts' state that this run does not have yet; the
-                # role's own argument validation sees it once it is defined.
-                continue
+            if var.startswith(VAR_PREFIX):
+                value = self._templated(hostvars, var)
+                if value is not None:
+                    user_vars[var] = value
         known = {var: value for var, value in user_vars.items() if var in spec}
         checked = ArgumentSpecValidator(spec).validate(known)
         problems = [

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
+    join_address,
+    namespace_problem,
+)
+
 HEAD_GROUP = "ray_head"
 WORKERS_GROUP = "ray_workers"
+REDIS_GROUP = "redis"
 VAR_PREFIX = "ray_"
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?$")
 RESERVED_LABEL_PREFIX = "ray.io/"
@@ -52,6 +58,14 @@ class HostInput:
     user_vars: Mapping[str, Any]
     address: str
     memtotal_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class RedisHost:
+    """A host of the redis group and the address Ray reaches its Redis at."""
+
+    name: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,9 @@ def unknown_variables(host: HostInput, known: set[str]) -> tuple[list[Problem], 
 
 
 def check_inventory(
-    hosts: list[HostInput], defaults: Mapping[str, Any]
+    hosts: list[HostInput],
+    defaults: Mapping[str, Any],
+    redis_hosts: Sequence[RedisHost] = (),
 ) -> tuple[list[Problem], list[str]]:
     """Every problem of the inventory, and warnings that do not stop the run."""
     problems: list[Problem] = []
@@ -115,8 +131,10 @@ def check_inventory(
         problems += _check_memory(host, settings)
         problems += _check_resources_and_labels(host, settings)
         problems += _check_group_bounds(host, settings)
-    for name, cluster in sorted(_clusters(hosts, defaults).items()):
+    clusters = _clusters(hosts, defaults)
+    for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
+    problems += _check_gcs_storage(clusters, defaults, redis_hosts)
     return problems, warnings
 
 
@@ -337,10 +355,74 @@ def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
     return problems
 
 
+def namespace_of(head: HostInput, settings: Mapping[str, Any]) -> str:
+    """The cluster's storage namespace; its default is the cluster name."""
+    return str(head.user_vars.get("ray_gcs_storage_namespace", settings["ray_cluster_name"]))
+
+
+def redis_address_of(settings: Mapping[str, Any], redis_hosts: Sequence[RedisHost]) -> str:
+    """The Redis a head uses: its own ray_redis_address, else the redis group's first host."""
+    return str(settings["ray_redis_address"]) or (redis_hosts[0].address if redis_hosts else "")
+
+
+def _check_gcs_storage(
+    clusters: Mapping[str, _Cluster],
+    defaults: Mapping[str, Any],
+    redis_hosts: Sequence[RedisHost],
+) -> list[Problem]:
+    problems: list[Problem] = []
+    owners: dict[tuple[str, str], str] = {}
+    stored = [
+        (name, cluster.heads[0], effective_vars(cluster.heads[0], defaults))
+        for name, cluster in clusters.items()
+        if cluster.heads
+    ]
+    # A cluster whose namespace is its own name owns it; another that sets the
+    # same namespace explicitly is the one to rename.
+    stored.sort(key=lambda entry: (namespace_of(entry[1], entry[2]) != entry[0], entry[0]))
+    for name, head, settings in stored:
+        storage = settings["ray_gcs_storage"]
+        if storage == "none":
+            continue
+        namespace = namespace_of(head, settings)
+        problem = namespace_problem(namespace)
+        if problem:
+            problems.append(Problem(head.name, "ray_gcs_storage_namespace", problem, "rename it"))
+        if storage != "redis":
+            continue
+        address = redis_address_of(settings, redis_hosts)
+        if not address:
+            problems.append(
+                Problem(
+                    head.name,
+                    "ray_gcs_storage",
+                    f"cluster {name!r} stores its GCS in Redis, but the {REDIS_GROUP} group has "
+                    "no host and ray_redis_address is empty",
+                    f"add a host to the {REDIS_GROUP} group, set ray_redis_address to your Redis, "
+                    "or set ray_gcs_storage: none",
+                )
+            )
+            continue
+        other = owners.setdefault((address, namespace), name)
+        if other != name:
+            problems.append(
+                Problem(
+                    head.name,
+                    "ray_gcs_storage_namespace",
+                    f"{namespace!r} is also the namespace of cluster {other!r} in the Redis at "
+                    f"{address}; the two clusters would overwrite each other's state",
+                    "give each cluster that shares a Redis its own ray_gcs_storage_namespace",
+                )
+            )
+    return problems
+
+
 def cluster_layout(
-    hosts: list[HostInput], defaults: Mapping[str, Any]
+    hosts: list[HostInput],
+    defaults: Mapping[str, Any],
+    redis_hosts: Sequence[RedisHost] = (),
 ) -> dict[str, dict[str, str]]:
-    """Each node's cluster, type, worker group, head, and the head's addresses.
+    """Each node's cluster, type, worker group, head, the head's addresses and GCS storage.
 
     Only meaningful for an inventory that ``check_inventory`` accepted.
     """
@@ -348,16 +430,28 @@ def cluster_layout(
     for name, cluster in _clusters(hosts, defaults).items():
         head = cluster.heads[0]
         settings = effective_vars(head, defaults)
+        storage = str(settings["ray_gcs_storage"])
         dashboard_host = str(head.user_vars.get("ray_dashboard_host", head.address))
         if dashboard_host in UNSPECIFIED_ADDRESSES:
             dashboard_host = "127.0.0.1"
         common = {
             "cluster": name,
             "head": head.name,
-            "gcs_address": f"{head.address}:{settings['ray_gcs_port']}",
+            "gcs_address": join_address(head.address, settings["ray_gcs_port"]),
             "dashboard_address": f"{dashboard_host}:{settings['ray_dashboard_port']}",
+            "gcs_storage": storage,
+            "namespace": namespace_of(head, settings),
+            "redis_address": redis_address_of(settings, redis_hosts) if storage == "redis" else "",
+            "external_redis": "",
         }
-        layout[head.name] = {**common, "type": "head", "group": "head"}
+        # A Redis outside the inventory: the validate play checks the head reaches it.
+        external = storage == "redis" and bool(settings["ray_redis_address"])
+        layout[head.name] = {
+            **common,
+            "type": "head",
+            "group": "head",
+            "external_redis": common["redis_address"] if external else "",
+        }
         for worker in cluster.workers:
             layout[worker.name] = {**common, "type": "worker", "group": worker.worker_groups[0]}
     return layout

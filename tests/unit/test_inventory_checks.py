@@ -11,6 +11,7 @@ import yaml
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HostInput,
     Problem,
+    RedisHost,
     check_inventory,
     cluster_layout,
 )
@@ -91,6 +92,10 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "head": "head",
         "gcs_address": f"{HEAD_ADDRESS}:6379",
         "dashboard_address": f"{HEAD_ADDRESS}:8265",
+        "gcs_storage": "none",
+        "namespace": "rayfleet",
+        "redis_address": "",
+        "external_redis": "",
     }
     assert cluster_layout(good_inventory(), defaults) == {
         "head": {**common, "type": "head", "group": "head"},
@@ -497,3 +502,112 @@ def test_every_problem_is_reported(defaults: Defaults) -> None:
         ("gpu-1", "ray_labels"),
         ("head", "ray_gcs_port"),
     ]
+
+
+# --- GCS storage ----------------------------------------------------------------------------------
+
+REDIS = RedisHost("redis-1", "10.0.0.30:6379")
+
+
+def storage_problems(
+    hosts: list[HostInput], defaults: Defaults, redis_hosts: tuple[RedisHost, ...] = ()
+) -> list[Problem]:
+    problems, _warnings = check_inventory(hosts, defaults, redis_hosts)
+    return problems
+
+
+def test_redis_storage_uses_the_redis_groups_first_host(defaults: Defaults) -> None:
+    hosts = [head(ray_gcs_storage="redis"), worker("cpu-1")]
+    second = RedisHost("redis-2", "10.0.0.31:6379")
+    assert storage_problems(hosts, defaults, (REDIS, second)) == []
+    layout = cluster_layout(hosts, defaults, (REDIS, second))
+    for node in ("head", "cpu-1"):
+        assert layout[node]["gcs_storage"] == "redis"
+        assert layout[node]["redis_address"] == "10.0.0.30:6379"
+        assert layout[node]["namespace"] == "rayfleet"
+    # A Redis of the inventory needs no reachability check from the head.
+    assert layout["head"]["external_redis"] == ""
+
+
+def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: Defaults) -> None:
+    hosts = [head(ray_gcs_storage="redis", ray_redis_address="redis.example.com:6390")]
+    layout = cluster_layout(hosts, defaults, (REDIS,))
+    assert layout["head"]["redis_address"] == "redis.example.com:6390"
+    assert layout["head"]["external_redis"] == "redis.example.com:6390"
+
+
+def test_redis_storage_without_any_redis_is_an_error(defaults: Defaults) -> None:
+    problem = only(storage_problems([head(ray_gcs_storage="redis")], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_gcs_storage")
+    assert "redis group has no host" in problem.message
+    assert "ray_redis_address" in problem.fix
+
+
+def test_storage_is_read_from_the_head_only(defaults: Defaults) -> None:
+    # A worker's own setting does not make its cluster need a Redis.
+    hosts = [head(), worker("cpu-1", ray_gcs_storage="redis")]
+    assert storage_problems(hosts, defaults) == []
+    assert cluster_layout(hosts, defaults)["cpu-1"]["gcs_storage"] == "none"
+
+
+def test_two_clusters_with_one_namespace_on_one_redis_is_an_error(defaults: Defaults) -> None:
+    hosts = [
+        head("head-a", ray_cluster_name="a", ray_gcs_storage="redis"),
+        head(
+            "head-b",
+            address="10.0.0.11",
+            ray_cluster_name="b",
+            ray_gcs_storage="redis",
+            ray_gcs_storage_namespace="a",
+        ),
+    ]
+    problem = only(storage_problems(hosts, defaults, (REDIS,)))
+    assert (problem.host, problem.variable) == ("head-b", "ray_gcs_storage_namespace")
+    assert "cluster 'a'" in problem.message
+
+
+def test_clusters_sharing_a_redis_get_their_names_as_namespaces(defaults: Defaults) -> None:
+    hosts = [
+        head("head-a", ray_cluster_name="a", ray_gcs_storage="redis"),
+        head("head-b", address="10.0.0.11", ray_cluster_name="b", ray_gcs_storage="redis"),
+    ]
+    assert storage_problems(hosts, defaults, (REDIS,)) == []
+    layout = cluster_layout(hosts, defaults, (REDIS,))
+    assert (layout["head-a"]["namespace"], layout["head-b"]["namespace"]) == ("a", "b")
+
+
+def test_the_same_namespace_on_different_redis_is_fine(defaults: Defaults) -> None:
+    hosts = [
+        head("head-a", ray_cluster_name="a", ray_gcs_storage="redis"),
+        head(
+            "head-b",
+            address="10.0.0.11",
+            ray_cluster_name="b",
+            ray_gcs_storage="redis",
+            ray_gcs_storage_namespace="a",
+            ray_redis_address="10.0.0.99:6379",
+        ),
+    ]
+    assert storage_problems(hosts, defaults, (REDIS,)) == []
+
+
+@pytest.mark.parametrize("namespace", ["a@b", "*", "with space", "-lead", ""])
+def test_namespace_that_would_leak_into_other_clusters_keys_is_an_error(
+    defaults: Defaults, namespace: str
+) -> None:
+    hosts = [head(ray_gcs_storage="redis", ray_gcs_storage_namespace=namespace)]
+    problem = only(storage_problems(hosts, defaults, (REDIS,)))
+    assert problem.variable == "ray_gcs_storage_namespace"
+
+
+def test_rocksdb_needs_no_redis(defaults: Defaults) -> None:
+    hosts = [head(ray_gcs_storage="rocksdb"), worker("cpu-1")]
+    assert storage_problems(hosts, defaults) == []
+    layout = cluster_layout(hosts, defaults)
+    assert layout["cpu-1"]["gcs_storage"] == "rocksdb"
+    assert layout["cpu-1"]["redis_address"] == ""
+
+
+def test_ipv6_head_address_is_bracketed(defaults: Defaults) -> None:
+    layout = cluster_layout([head(address="fd00::10")], defaults)
+    assert layout["head"]["gcs_address"] == "[fd00::10]:6379"

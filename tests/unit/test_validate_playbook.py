@@ -99,6 +99,10 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "head": "head-1",
         "gcs_address": f"{HEAD_IP}:6379",
         "dashboard_address": f"{HEAD_IP}:8265",
+        "gcs_storage": "none",
+        "namespace": "rayfleet",
+        "redis_address": "",
+        "external_redis": "",
     }
     assert nodes == {
         "head-1": {**common, "type": "head", "group": "head"},
@@ -124,6 +128,14 @@ def _set(path: str, value: Any) -> Callable[[Inventory], None]:
         for key in parents:
             node = node.setdefault(key, {})
         node[last] = value
+
+    return change
+
+
+def _all(*changes: Callable[[Inventory], None]) -> Callable[[Inventory], None]:
+    def change(inventory: Inventory) -> None:
+        for one in changes:
+            one(inventory)
 
     return change
 
@@ -178,6 +190,30 @@ BAD_CASES = {
         _set(f"{GPU_1}.ray_num_cpu", 2), "gpu-1", "ray_num_cpu", ("did you mean ray_num_cpus",)
     ),
     "wrong type": BadCase(_set(f"{GPU_1}.ray_num_cpus", "lots"), "gpu-1", "ray_num_cpus"),
+    "redis storage without a redis": BadCase(
+        _set(f"{HEAD_1}.ray_gcs_storage", "redis"),
+        "head-1",
+        "ray_gcs_storage",
+        ("redis group has no host",),
+    ),
+    "two clusters, one namespace, one redis": BadCase(
+        _all(
+            _set("all.vars.ray_gcs_storage", "redis"),
+            _set("redis.hosts.redis-1", {}),
+            _set(
+                "ray_head.hosts.head-2",
+                {"ray_cluster_name": "other", "ray_gcs_storage_namespace": "rayfleet"},
+            ),
+        ),
+        "head-2",
+        "ray_gcs_storage_namespace",
+        ("cluster 'rayfleet'",),
+    ),
+    "redis port not a port": BadCase(
+        _all(_set(f"{HEAD_1}.ray_gcs_storage", "redis"), _set("redis.hosts.redis-1.redis_port", 0)),
+        "redis-1",
+        "redis_port",
+    ),
     "problem outside --limit": BadCase(
         _set(f"{HEAD_1}.ray_gcs_port", 70000),
         "head-1",
@@ -214,4 +250,15 @@ def test_site_stops_before_the_ray_role(repo_root: Path, tmp_path: Path) -> None
     assert "PLAY [Validate the inventory]" in run.output
     assert "Fix:" in run.output
     assert "rayfleet.cluster.ray :" not in run.output
+    assert "PLAY [Install and run Ray" not in run.output
+
+
+def test_unreachable_external_redis_stops_the_run(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    # Port 1 on this machine: nothing listens there.
+    _set(HEAD_1, {"ray_gcs_storage": "redis", "ray_redis_address": "127.0.0.1:1"})(inventory)
+    run = run_playbook(repo_root, tmp_path, inventory, "site.yml", "--check")
+    assert run.returncode != 0, run.output
+    assert "head-1: ray_redis_address: cannot reach Redis at 127.0.0.1:1" in run.output
+    assert "PLAY [Run Redis" not in run.output
     assert "PLAY [Install and run Ray" not in run.output
