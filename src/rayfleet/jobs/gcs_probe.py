@@ -93,12 +93,26 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     if args.job_resource:
         # The driver runs where the resource is, not on the head, so the job
         # outlives the head's restarts.
-        state["job_id"] = JobSubmissionClient(args.dashboard).submit_job(
+        client = JobSubmissionClient(args.dashboard)
+        job_id = client.submit_job(
             entrypoint=f"python -c {shlex.quote(JOB_PROGRAM)} {args.job_seconds}",
             entrypoint_resources={args.job_resource: 1},
         )
+        # Ray's job manager does not resume a job that was still PENDING when the
+        # head went down: fail over only a job that runs.
+        status = retry(lambda: running(client, job_id), args.timeout)
+        state["job_id"] = job_id
+        state["job_status"] = str(status)
     Path(args.state).write_text(json.dumps(state))
     return state
+
+
+def running(client: JobSubmissionClient, job_id: str) -> JobStatus:
+    """The job's status once it runs; raises while it is still pending."""
+    status = client.get_job_status(job_id)
+    if status == JobStatus.PENDING:
+        raise RuntimeError(f"job {job_id} is still pending")
+    return status
 
 
 def actor_pid(address: str) -> int:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from rayfleet.inventory import list_inventory
 from rayfleet.lab.hosts import LabHost, LabNetwork
 
 HEAD_GROUP = "ray_head"
@@ -22,19 +20,7 @@ class LabInventory:
 
 def read_lab_inventory(inventory: Path) -> LabInventory:
     """Hosts with their ansible_host, and lab_network/lab_subnet from the inventory."""
-    listing = json.loads(
-        subprocess.run(
-            [
-                str(Path(sys.executable).with_name("ansible-inventory")),
-                "-i",
-                str(inventory),
-                "--list",
-            ],
-            capture_output=True,
-            check=True,
-            text=True,
-        ).stdout
-    )
+    listing = list_inventory(inventory)
     hostvars: dict[str, dict[str, str]] = listing["_meta"]["hostvars"]
     hosts = [LabHost(name, str(vars_["ansible_host"])) for name, vars_ in sorted(hostvars.items())]
     any_vars = next(iter(hostvars.values()))

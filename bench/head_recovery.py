@@ -1,0 +1,123 @@
+"""Head recovery time of a cluster with GCS fault tolerance (issue 3's benchmark).
+
+Each run kills the head's GCS with SIGKILL (gcs_probe.py recover, on the head) and
+measures two figures on the head's own clock:
+
+  recovery_s    from the kill to the GCS answering with a new head node and every
+                worker that was ALIVE before still ALIVE under its node id
+  head_start_s  Ray's own part of it: from systemd starting `ray start --head`
+                again to the new head node ALIVE
+
+Target: median recovery_s at most 5 s above median head_start_s.
+
+    make lab && .venv/bin/python bench/head_recovery.py -i inventories/lab --runs 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rayfleet.inventory import list_inventory, venv_tool
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "gcs_probe.py"
+PROBE_ON_HEAD = "/usr/local/lib/gcs_probe.py"
+TARGET_OVERHEAD_S = 5.0
+SETTLE_S = 15
+
+
+def ansible(inventory: Path, host: str, module: str, args: str) -> dict[str, Any]:
+    """One ad-hoc task on one host; its result as Ansible's json callback reports it."""
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+    }
+    completed = subprocess.run(
+        [venv_tool("ansible"), host, "-i", str(inventory), "-m", module, "-a", args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+    if result.get("failed") or result.get("unreachable"):
+        raise RuntimeError(f"{host}: {module} {args}: {result.get('msg') or result}")
+    return result
+
+
+def head_of(inventory: Path) -> tuple[str, str]:
+    """The first head of the inventory and its GCS address."""
+    listing = list_inventory(inventory)
+    head = listing["ray_head"]["hosts"][0]
+    hostvars = listing["_meta"]["hostvars"][head]
+    address = hostvars.get("ray_node_ip", hostvars.get("ansible_host", head))
+    return head, f"{address}:{hostvars.get('ray_gcs_port', 6379)}"
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+        "min": round(min(values), 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    head, gcs = head_of(args.inventory)
+    ansible(args.inventory, head, "ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}")
+    probe = f"/opt/ray/2.60.0/bin/python {PROBE_ON_HEAD} recover --address {gcs} --timeout 180"
+    runs: list[dict[str, Any]] = []
+    for number in range(1, args.runs + 1):
+        result = ansible(args.inventory, head, "ansible.builtin.command", f"chdir=/ {probe}")
+        run = json.loads(result["stdout_lines"][-1])
+        if not run["ok"]:
+            raise RuntimeError(f"run {number}: {run}")
+        runs.append(run)
+        print(f"run {number}: {json.dumps(run)}", flush=True)
+        # The dashboard and agents finish starting after the GCS is back.
+        time.sleep(SETTLE_S)
+
+    recovery = summary([run["recovery_s"] for run in runs])
+    head_start = summary([run["head_start_s"] for run in runs])
+    overhead = round(recovery["median"] - head_start["median"], 3)
+    figures = {
+        "benchmark": "head_recovery",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inventory": str(args.inventory),
+        "runs": runs,
+        "recovery_s": recovery,
+        "head_start_s": head_start,
+        "median_overhead_s": overhead,
+        "target_overhead_s": TARGET_OVERHEAD_S,
+        "meets_target": overhead <= TARGET_OVERHEAD_S,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "head_recovery.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"\n{len(runs)} runs: recovery median {recovery['median']} s (max {recovery['max']} s); "
+        f"Ray's head start median {head_start['median']} s (max {head_start['max']} s); "
+        f"difference {overhead} s (target <= {TARGET_OVERHEAD_S} s: "
+        f"{'met' if figures['meets_target'] else 'missed'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
