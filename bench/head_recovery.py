@@ -17,43 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rayfleet.inventory import list_inventory, venv_tool
+from rayfleet.inventory import list_inventory
+from rayfleet.runner import run_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "gcs_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/gcs_probe.py"
 TARGET_OVERHEAD_S = 5.0
 SETTLE_S = 15
-
-
-def ansible(inventory: Path, host: str, module: str, args: str) -> dict[str, Any]:
-    """One ad-hoc task on one host; its result as Ansible's json callback reports it."""
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-    }
-    completed = subprocess.run(
-        [venv_tool("ansible"), host, "-i", str(inventory), "-m", module, "-a", args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    result: dict[str, Any] = json.loads(completed.stdout)["plays"][0]["tasks"][0]["hosts"][host]
-    if result.get("failed") or result.get("unreachable"):
-        raise RuntimeError(f"{host}: {module} {args}: {result.get('msg') or result}")
-    return result
 
 
 def head_of(inventory: Path) -> tuple[str, str]:
@@ -81,11 +59,13 @@ def main() -> int:
     args = parser.parse_args()
 
     head, gcs = head_of(args.inventory)
-    ansible(args.inventory, head, "ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}")
+    run_module("ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}", args.inventory, head)
     probe = f"/opt/ray/2.60.0/bin/python {PROBE_ON_HEAD} recover --address {gcs} --timeout 180"
     runs: list[dict[str, Any]] = []
     for number in range(1, args.runs + 1):
-        result = ansible(args.inventory, head, "ansible.builtin.command", f"chdir=/ {probe}")
+        result = run_module("ansible.builtin.command", f"chdir=/ {probe}", args.inventory, head)[
+            head
+        ]
         run = json.loads(result["stdout_lines"][-1])
         if not run["ok"]:
             raise RuntimeError(f"run {number}: {run}")

@@ -53,14 +53,43 @@ def run_playbook(
             extravars=extravars or {},
             limit=limit,
             cmdline=cmdline or None,
-            envvars={
-                "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-                # The venv's ansible-playbook, also when the venv is not activated.
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            },
+            envvars=_environment(root),
             quiet=quiet,
         )
         return PlaybookResult(status=run.status, rc=run.rc, stats=run.stats or {})
+
+
+def run_module(
+    module: str, args: str, inventory: str | Path, hosts: str
+) -> dict[str, dict[str, Any]]:
+    """Run one module ad hoc on ``hosts``; each host's result. Raises if any host failed."""
+    root = collection_root()
+    with tempfile.TemporaryDirectory(prefix="rayfleet-runner-") as private_data_dir:
+        run = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            inventory=str(Path(inventory).resolve()),
+            host_pattern=hosts,
+            module=module,
+            module_args=args,
+            envvars=_environment(root),
+            quiet=True,
+        )
+        results: dict[str, dict[str, Any]] = {}
+        for event in run.events:
+            data = event.get("event_data", {})
+            if event.get("event", "").startswith("runner_on_") and "res" in data:
+                results[data["host"]] = data["res"]
+        if run.rc != 0:
+            raise RuntimeError(f"{module} {args} on {hosts}: {run.status}: {results}")
+        return results
+
+
+def _environment(root: Path) -> dict[str, str]:
+    return {
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        # The venv's ansible-playbook, also when the venv is not activated.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 def deploy(inventory: str | Path, **options: Any) -> PlaybookResult:
