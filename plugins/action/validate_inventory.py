@@ -105,12 +105,7 @@ class ActionModule(ActionBase):
 
     def _redis_host(self, name: str, task_vars: dict[str, Any]) -> tuple[RedisHost, list[Problem]]:
         hostvars = task_vars["hostvars"][name]
-        facts = hostvars.get("ansible_facts", {})
-        host = (
-            self._templated(hostvars, "redis_bind_address")
-            or facts.get("default_ipv4", {}).get("address")
-            or hostvars.get("ansible_host", name)
-        )
+        host = _address(name, hostvars, self._templated(hostvars, "redis_bind_address"))
         port = self._templated(hostvars, "redis_port")
         if port is None:
             port = DEFAULT_REDIS_PORT
@@ -118,8 +113,8 @@ class ActionModule(ActionBase):
             problem = Problem(
                 name, "redis_port", f"{port!r} is not a port", "set it to a number from 1 to 65535"
             )
-            return RedisHost(name, join_address(str(host), DEFAULT_REDIS_PORT)), [problem]
-        return RedisHost(name=name, address=join_address(str(host), port)), []
+            return RedisHost(name, join_address(host, DEFAULT_REDIS_PORT)), [problem]
+        return RedisHost(name=name, address=join_address(host, port)), []
 
     def _host_input(
         self, name: str, task_vars: dict[str, Any], spec: dict[str, Any], worker_groups: set[str]
@@ -155,14 +150,18 @@ class ActionModule(ActionBase):
                 **{var: value for var, value in user_vars.items() if var not in spec},
                 **valid,
             },
-            address=str(
-                user_vars.get("ray_node_ip")
-                or facts.get("default_ipv4", {}).get("address")
-                or hostvars.get("ansible_host", name)
-            ),
+            address=_address(name, hostvars, user_vars.get("ray_node_ip")),
             memtotal_mb=facts.get("memtotal_mb"),
         )
         return host, problems
+
+
+def _address(name: str, hostvars: Any, chosen: Any) -> str:
+    """The address a host serves on: the one its variable sets, else its default IPv4."""
+    facts = hostvars.get("ansible_facts", {})
+    return str(
+        chosen or facts.get("default_ipv4", {}).get("address") or hostvars.get("ansible_host", name)
+    )
 
 
 def _variable_of(message: str) -> str:

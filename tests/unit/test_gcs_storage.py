@@ -6,6 +6,7 @@ import fnmatch
 
 import pytest
 
+from ansible_collections.rayfleet.cluster.plugins.filter.address import FilterModule
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     cluster_keys,
     join_address,
@@ -93,3 +94,9 @@ def test_split_address_rejects(address: str) -> None:
 def test_join_address_round_trips() -> None:
     for host, port in [("10.0.0.5", 6379), ("fd00::5", 6390), ("redis.example.com", 1)]:
         assert split_address(join_address(host, port)) == (host, port)
+
+
+def test_split_address_filter_serves_the_validate_play() -> None:
+    split = FilterModule().filters()["split_address"]
+    assert split("[fd00::5]:6390") == ["fd00::5", 6390]
+    assert split("10.0.0.5") == ["10.0.0.5", 6379]
