@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,28 +34,36 @@ class PlaybookResult:
 
 def run_playbook(
     playbook: str,
-    inventory: str | Path,
+    inventory: str | Path | Sequence[str | Path],
     *,
     extravars: dict[str, Any] | None = None,
     limit: str | None = None,
     check: bool = False,
     diff: bool = False,
     quiet: bool = False,
+    ansible_config: Path | None = None,
+    event_handler: Callable[[dict[str, Any]], bool] | None = None,
 ) -> PlaybookResult:
-    """Run ``playbooks/<playbook>`` of the collection against ``inventory``."""
+    """Run ``playbooks/<playbook>`` of the collection against ``inventory`` (one or more sources).
+
+    ``ansible_config`` replaces the checkout's ansible.cfg; ``event_handler`` sees each
+    of ansible-runner's events as it happens.
+    """
     root = collection_root()
     cmdline = " ".join(flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted)
+    sources = [inventory] if isinstance(inventory, (str, Path)) else list(inventory)
     with tempfile.TemporaryDirectory(prefix="rayfleet-runner-") as private_data_dir:
         run = ansible_runner.run(
             private_data_dir=private_data_dir,
             project_dir=str(root),
             playbook=str(root / "playbooks" / playbook),
-            inventory=str(Path(inventory).resolve()),
+            inventory=[str(Path(source).resolve()) for source in sources],
             extravars=extravars or {},
             limit=limit,
             cmdline=cmdline or None,
-            envvars=_environment(root),
+            envvars=_environment(root, ansible_config),
             quiet=quiet,
+            event_handler=event_handler,
         )
         return PlaybookResult(status=run.status, rc=run.rc, stats=run.stats or {})
 
@@ -84,9 +93,9 @@ def run_module(
         return results
 
 
-def _environment(root: Path) -> dict[str, str]:
+def _environment(root: Path, ansible_config: Path | None = None) -> dict[str, str]:
     return {
-        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(ansible_config or root / "ansible.cfg"),
         # The venv's ansible-playbook, also when the venv is not activated.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }

@@ -1,0 +1,84 @@
+"""Runs the join and leave playbooks on one pool host in a background thread.
+
+The autoscaler's update loop must not wait minutes for a cold host, so each run gets a
+thread; its output goes, line by line, to the autoscaler's log (monitor.log on the head).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rayfleet.autoscaler.settings import ProviderSettings
+from rayfleet.runner import run_playbook
+
+logger = logging.getLogger(__name__)
+
+JOIN_PLAYBOOK = "join.yml"
+LEAVE_PLAYBOOK = "leave.yml"
+
+# Called with the host and, when the run failed, why.
+Outcome = Callable[[str, str | None], None]
+
+
+class PlaybookLauncher:
+    def __init__(self, settings: ProviderSettings) -> None:
+        self._settings = settings
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def start(self, playbook: str, host: str, outcome: Outcome) -> None:
+        """Run ``playbook`` limited to ``host``; ``outcome`` is called when it ends."""
+        thread = threading.Thread(
+            target=self._run,
+            args=(playbook, host, outcome),
+            name=f"rayfleet-{playbook.removesuffix('.yml')}-{host}",
+            daemon=True,
+        )
+        with self._lock:
+            self._threads[host] = thread
+        thread.start()
+
+    def busy(self, host: str) -> bool:
+        with self._lock:
+            thread = self._threads.get(host)
+            return thread is not None and thread.is_alive()
+
+    def _run(self, playbook: str, host: str, outcome: Outcome) -> None:
+        prefix = f"rayfleet {playbook} {host}:"
+        logger.info("%s starting", prefix)
+        try:
+            result = run_playbook(
+                playbook,
+                [self._settings.inventory, self._settings.members_file],
+                limit=host,
+                # The provider records the host in its state itself.
+                extravars={"rayfleet_pool_record": False},
+                ansible_config=self._settings.ansible_config,
+                quiet=True,
+                event_handler=_log_event(prefix),
+            )
+        except Exception as error:
+            logger.exception("%s could not run", prefix)
+            outcome(host, f"{playbook} could not run: {error}")
+            return
+        if result.ok:
+            logger.info("%s done, %d change(s)", prefix, result.changed)
+            outcome(host, None)
+        else:
+            unreachable = result.stats.get("dark", {}).get(host)
+            reason = "unreachable" if unreachable else f"{result.status}, rc {result.rc}"
+            logger.warning("%s failed: %s", prefix, reason)
+            outcome(host, f"{playbook} failed: {reason}")
+
+
+def _log_event(prefix: str) -> Callable[[dict[str, Any]], bool]:
+    def handle(event: dict[str, Any]) -> bool:
+        for line in str(event.get("stdout", "")).splitlines():
+            if line.strip():
+                logger.info("%s %s", prefix, line)
+        return True
+
+    return handle

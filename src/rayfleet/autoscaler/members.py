@@ -1,0 +1,44 @@
+"""The members inventory: an Ansible inventory file of the pool hosts now in the cluster.
+
+Combined with the cluster's own inventory (``-i inventory -i members.yml``), it puts the
+autoscaled hosts into ``ray_pool_members``, so site.yml reaches them like any other
+node, and lists each under its node type's group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from rayfleet.autoscaler.state import MEMBER_STATUSES, PoolHost, PoolState
+
+MEMBERS_GROUP = "ray_pool_members"
+HEADER = (
+    "# Written by rayfleet's autoscaler on every change of the pool; do not edit.\n"
+    "# The spare hosts of cluster {cluster} that are now members of it, by node type.\n"
+)
+
+
+def members_inventory(state: PoolState, pool: Sequence[PoolHost]) -> dict[str, Any]:
+    """Members (launching or running) in MEMBERS_GROUP and in their node type's group."""
+    node_types = {host.name: host.node_type for host in pool}
+    joined = sorted(
+        name
+        for name, record in state.items()
+        if record.status in MEMBER_STATUSES and name in node_types
+    )
+    groups: dict[str, Any] = {
+        MEMBERS_GROUP: {
+            "hosts": {name: {"rayfleet_pool_status": state[name].status.value} for name in joined}
+        }
+    }
+    for name in joined:
+        groups.setdefault(node_types[name], {"hosts": {}})["hosts"][name] = {}
+    return {"all": {"children": groups}}
+
+
+def render(state: PoolState, pool: Sequence[PoolHost], cluster: str) -> str:
+    body = yaml.safe_dump(members_inventory(state, pool), default_flow_style=False, sort_keys=True)
+    return HEADER.format(cluster=cluster) + body

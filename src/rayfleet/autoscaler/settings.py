@@ -1,0 +1,65 @@
+"""The ``rayfleet`` section of the autoscaling config's provider, as the head role renders it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rayfleet.autoscaler.state import PoolHost, QuarantinePolicy
+
+
+@dataclass(frozen=True)
+class FixedNode:
+    """The head or a static worker: always in the cluster, never launched or terminated."""
+
+    name: str
+    node_type: str
+    ip: str
+    is_head: bool
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    cluster: str
+    # Holds the state, its lock, the members inventory and the playbook runs.
+    state_dir: Path
+    # The ansible.cfg of the provider's runs: collection path, SSH key, host keys.
+    ansible_config: Path
+    # The provider's inventory of the cluster (head and pool) and the members file.
+    inventory: Path
+    fixed: tuple[FixedNode, ...]
+    pool: tuple[PoolHost, ...]
+    quarantine: QuarantinePolicy
+
+    @property
+    def members_file(self) -> Path:
+        return self.state_dir / "members.yml"
+
+    @classmethod
+    def from_provider_config(
+        cls, provider_config: Mapping[str, Any], cluster: str
+    ) -> ProviderSettings:
+        section = provider_config["rayfleet"]
+        fixed = [
+            FixedNode(name=node["name"], node_type=node["node_type"], ip=node["ip"], is_head=False)
+            for node in section.get("static", [])
+        ]
+        head = section["head"]
+        fixed.insert(0, FixedNode(head["name"], head["node_type"], head["ip"], is_head=True))
+        return cls(
+            cluster=cluster,
+            state_dir=Path(section["state_dir"]),
+            ansible_config=Path(section["ansible_config"]),
+            inventory=Path(section["inventory"]),
+            fixed=tuple(fixed),
+            pool=tuple(
+                PoolHost(name=host["name"], node_type=host["node_type"], ip=host["ip"])
+                for host in section["pool"]
+            ),
+            quarantine=QuarantinePolicy(
+                base_s=float(section.get("quarantine_base_s", QuarantinePolicy.base_s)),
+                maximum_s=float(section.get("quarantine_max_s", QuarantinePolicy.maximum_s)),
+            ),
+        )

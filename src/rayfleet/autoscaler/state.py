@@ -1,0 +1,274 @@
+"""The pool's state on the head: which spare host is free, launching, running or quarantined.
+
+Every change happens under an exclusive file lock and is written atomically (a temporary
+file renamed over the old one), so the autoscaler, a manual join or leave and a crash at
+any point leave one consistent file. The pure transitions take and return plain values so
+that tests drive them without a cluster.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import TypeVar
+
+STATE_FILE = "state.json"
+LOCK_FILE = "state.lock"
+FORMAT_VERSION = 1
+T = TypeVar("T")
+
+
+class Status(str, Enum):
+    """Where a pool host is in its life cycle."""
+
+    FREE = "free"
+    LAUNCHING = "launching"
+    RUNNING = "running"
+    TERMINATING = "terminating"
+    QUARANTINED = "quarantined"
+
+
+# Hosts the autoscaler counts as nodes of the cluster (Ray's "non-terminated").
+MEMBER_STATUSES = frozenset({Status.LAUNCHING, Status.RUNNING})
+
+
+@dataclass(frozen=True)
+class PoolHost:
+    """A spare host as the inventory declares it."""
+
+    name: str
+    node_type: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """What the state knows about one pool host."""
+
+    status: Status = Status.FREE
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # Consecutive failed launches; the quarantine doubles with each.
+    failures: int = 0
+    quarantined_until: float = 0.0
+    last_error: str = ""
+    changed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class QuarantinePolicy:
+    """Backoff of a host whose launch failed: base * 2**(failures - 1), at most maximum."""
+
+    base_s: float = 60.0
+    maximum_s: float = 3600.0
+
+    def duration(self, failures: int) -> float:
+        return float(min(self.maximum_s, self.base_s * 2 ** max(0, failures - 1)))
+
+
+PoolState = dict[str, HostRecord]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """Ray's request: ``count`` nodes of ``node_type``, carrying ``tags``."""
+
+    node_type: str
+    count: int
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_available(record: HostRecord, now: float) -> bool:
+    """Free, or quarantined and its backoff is over."""
+    if record.status is Status.FREE:
+        return True
+    return record.status is Status.QUARANTINED and record.quarantined_until <= now
+
+
+def allocate(
+    state: PoolState,
+    pool: Sequence[PoolHost],
+    request: LaunchRequest,
+    now: float,
+) -> tuple[PoolState, list[str]]:
+    """Take up to ``request.count`` available hosts of its node type, in inventory order.
+
+    Hosts that never failed come before hosts back from quarantine.
+    """
+    candidates = [
+        host.name
+        for host in pool
+        if host.node_type == request.node_type
+        and is_available(state.get(host.name, HostRecord()), now)
+    ]
+    candidates.sort(key=lambda name: state.get(name, HostRecord()).failures)
+    chosen = candidates[: request.count]
+    updated = dict(state)
+    for name in chosen:
+        updated[name] = replace(
+            state.get(name, HostRecord()),
+            status=Status.LAUNCHING,
+            tags=dict(request.tags),
+            changed_at=now,
+        )
+    return updated, chosen
+
+
+def mark_launching(state: PoolState, name: str, now: float) -> PoolState:
+    """A host a previous autoscaler left behind is joined again (the playbook is idempotent)."""
+    record = state.get(name, HostRecord())
+    return {**state, name: replace(record, status=Status.LAUNCHING, changed_at=now)}
+
+
+def mark_running(state: PoolState, name: str, now: float) -> PoolState:
+    """The join playbook finished and Ray sees the node ALIVE: its failures are forgiven."""
+    record = state.get(name, HostRecord())
+    return {
+        **state,
+        name: replace(
+            record,
+            status=Status.RUNNING,
+            failures=0,
+            quarantined_until=0.0,
+            last_error="",
+            changed_at=now,
+        ),
+    }
+
+
+def mark_failed(
+    state: PoolState, name: str, error: str, now: float, policy: QuarantinePolicy
+) -> PoolState:
+    """A launch or a leave failed: the host sits out its backoff, then is tried again."""
+    record = state.get(name, HostRecord())
+    failures = record.failures + 1
+    return {
+        **state,
+        name: HostRecord(
+            status=Status.QUARANTINED,
+            failures=failures,
+            quarantined_until=now + policy.duration(failures),
+            last_error=error,
+            changed_at=now,
+        ),
+    }
+
+
+def mark_terminating(state: PoolState, name: str, now: float) -> PoolState:
+    record = state.get(name, HostRecord())
+    return {**state, name: replace(record, status=Status.TERMINATING, changed_at=now)}
+
+
+def mark_free(state: PoolState, name: str, now: float) -> PoolState:
+    """The host left the cluster cleanly; quarantine history is kept for the ordering."""
+    record = state.get(name, HostRecord())
+    return {
+        **state,
+        name: HostRecord(status=Status.FREE, failures=record.failures, changed_at=now),
+    }
+
+
+def set_tags(state: PoolState, name: str, tags: Mapping[str, str]) -> PoolState:
+    record = state.get(name, HostRecord())
+    return {**state, name: replace(record, tags={**record.tags, **tags})}
+
+
+def unfinished(state: PoolState) -> list[str]:
+    """Hosts a previous autoscaler left in a transition, or calls running: re-check them."""
+    return sorted(
+        name
+        for name, record in state.items()
+        if record.status in (Status.LAUNCHING, Status.RUNNING, Status.TERMINATING)
+    )
+
+
+def members(state: PoolState) -> list[str]:
+    return sorted(name for name, record in state.items() if record.status in MEMBER_STATUSES)
+
+
+def encode(state: PoolState) -> str:
+    hosts = {
+        name: {**asdict(record), "status": record.status.value} for name, record in state.items()
+    }
+    return json.dumps({"version": FORMAT_VERSION, "hosts": hosts}, indent=2, sort_keys=True) + "\n"
+
+
+def decode(text: str) -> PoolState:
+    document = json.loads(text)
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(f"unknown pool state format {document.get('version')!r}")
+    return {
+        name: HostRecord(
+            status=Status(fields["status"]),
+            tags=dict(fields["tags"]),
+            failures=int(fields["failures"]),
+            quarantined_until=float(fields["quarantined_until"]),
+            last_error=str(fields["last_error"]),
+            changed_at=float(fields["changed_at"]),
+        )
+        for name, fields in document["hosts"].items()
+    }
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o640) -> None:
+    """Readers see the old file or the new one, never a part; a crash keeps the old one."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class StateStore:
+    """The state file in ``directory``; every change under one exclusive lock.
+
+    ``on_change`` runs with each new state while the lock is still held, so files
+    derived from the state (the members inventory) never lag behind or race.
+    """
+
+    def __init__(
+        self, directory: Path, on_change: Callable[[PoolState], None] | None = None
+    ) -> None:
+        self.directory = directory
+        self.path = directory / STATE_FILE
+        self._lock_path = directory / LOCK_FILE
+        self._on_change = on_change
+
+    def read(self) -> PoolState:
+        """A snapshot; safe without the lock because writes are atomic."""
+        try:
+            return decode(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def change(self, transition: Callable[[PoolState], tuple[PoolState, T]]) -> T:
+        """Apply ``transition`` to the current state and persist what it returns."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                before = self.read()
+                after, result = transition(before)
+                if after != before or not self.path.exists():
+                    write_atomically(self.path, encode(after))
+                    if self._on_change is not None:
+                        self._on_change(after)
+                return result
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
