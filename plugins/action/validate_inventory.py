@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage impor
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_GROUP,
+    POOL_GROUP,
+    POOL_MEMBERS_GROUP,
     REDIS_GROUP,
     VAR_PREFIX,
     WORKERS_GROUP,
@@ -54,13 +57,13 @@ class ActionModule(ActionBase):
             spec.update(role_argument_spec(role))
         defaults = {name: option.get("default") for name, option in spec.items()}
 
-        worker_groups = self._worker_group_names(task_vars)
+        worker_groups, pool_groups = self._child_group_names(task_vars)
         groups = task_vars["groups"]
         hosts: list[HostInput] = []
         problems: list[Problem] = []
         for name in sorted(set(groups.get(HEAD_GROUP, [])) | set(groups.get(WORKERS_GROUP, []))):
             host, host_problems = self._host_input(name, task_vars, spec, worker_groups)
-            hosts.append(host)
+            hosts.append(_with_pool(host, task_vars, pool_groups))
             problems += host_problems
         redis_hosts: list[RedisHost] = []
         for name in groups.get(REDIS_GROUP, []):
@@ -82,8 +85,8 @@ class ActionModule(ActionBase):
         result["ansible_facts"] = {"rayfleet_nodes": cluster_layout(hosts, defaults, redis_hosts)}
         return result
 
-    def _worker_group_names(self, task_vars: dict[str, Any]) -> set[str]:
-        """Names of the child groups of ray_workers.
+    def _child_group_names(self, task_vars: dict[str, Any]) -> tuple[set[str], set[str]]:
+        """Names of the child groups of ray_workers (worker groups) and of ray_pool.
 
         Play variables hold group membership but not the group tree, so the
         inventory sources are read again for it.
@@ -91,8 +94,12 @@ class ActionModule(ActionBase):
         inventory = InventoryManager(
             loader=self._loader, sources=task_vars["ansible_inventory_sources"]
         )
-        workers = inventory.groups.get(WORKERS_GROUP)
-        return {group.name for group in workers.child_groups} if workers else set()
+
+        def children(parent: str) -> set[str]:
+            group = inventory.groups.get(parent)
+            return {child.name for child in group.child_groups} if group else set()
+
+        return children(WORKERS_GROUP), children(POOL_GROUP)
 
     def _templated(self, hostvars: Any, name: str) -> Any:
         """A host's variable, or None where it is unset or needs state this run lacks."""
@@ -154,6 +161,20 @@ class ActionModule(ActionBase):
             memtotal_mb=facts.get("memtotal_mb"),
         )
         return host, problems
+
+
+def _with_pool(host: HostInput, task_vars: dict[str, Any], pool_groups: set[str]) -> HostInput:
+    """Where the host stands in the pool: join and leave runs treat their hosts as members."""
+    groups = task_vars["groups"]
+    changing = bool(task_vars.get("rayfleet_pool_change")) and host.name in task_vars.get(
+        "ansible_play_hosts_all", []
+    )
+    return replace(
+        host,
+        in_pool=host.name in groups.get(POOL_GROUP, []),
+        pool_group=bool(set(host.worker_groups) & pool_groups),
+        member=changing or host.name in groups.get(POOL_MEMBERS_GROUP, []),
+    )
 
 
 def _address(name: str, hostvars: Any, chosen: Any) -> str:

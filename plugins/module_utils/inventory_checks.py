@@ -24,6 +24,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage impor
 HEAD_GROUP = "ray_head"
 WORKERS_GROUP = "ray_workers"
 REDIS_GROUP = "redis"
+# Child groups of ray_pool are node types whose hosts the autoscaler adds and removes.
+POOL_GROUP = "ray_pool"
+# Written by the autoscaler on the head: the pool hosts that are in the cluster now.
+POOL_MEMBERS_GROUP = "ray_pool_members"
 VAR_PREFIX = "ray_"
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?$")
 RESERVED_LABEL_PREFIX = "ray.io/"
@@ -58,6 +62,11 @@ class HostInput:
     user_vars: Mapping[str, Any]
     address: str
     memtotal_mb: int | None = None
+    # In the ray_pool group, and whether through a node type (a child group of ray_pool).
+    in_pool: bool = False
+    pool_group: bool = False
+    # A pool host that is in the cluster: listed in ray_pool_members, or joining in this run.
+    member: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,8 @@ def check_inventory(
     for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
     problems += _check_gcs_storage(clusters, defaults, redis_hosts)
+    for cluster in clusters.values():
+        problems += _check_pool(cluster, defaults)
     return problems, warnings
 
 
@@ -355,6 +366,56 @@ def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
     return problems
 
 
+def _check_pool(cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = [
+        Problem(
+            host.name,
+            "groups",
+            f"the head is in {POOL_GROUP}",
+            f"take it out of {POOL_GROUP}: only workers come from the pool",
+        )
+        for host in cluster.heads
+        if host.in_pool
+    ]
+    head = cluster.heads[0] if cluster.heads else None
+    autoscaling = head is not None and bool(effective_vars(head, defaults)["ray_autoscaling"])
+    for host in cluster.workers:
+        if host.in_pool and not host.pool_group:
+            group = host.worker_groups[0] if host.worker_groups else "its worker group"
+            problems.append(
+                Problem(
+                    host.name,
+                    "groups",
+                    f"is in {POOL_GROUP} itself, not through a node type",
+                    f"list its worker group {group} under {POOL_GROUP}'s children instead",
+                )
+            )
+        if not host.pool_group:
+            continue
+        if head is not None and not autoscaling:
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_autoscaling",
+                    f"is a spare host of the pool, but head {head.name} does not "
+                    "autoscale, so it would never join",
+                    f"set ray_autoscaling: true for {head.name}, or take "
+                    f"{host.worker_groups[0]} out of {POOL_GROUP}",
+                )
+            )
+        if effective_vars(host, defaults)["ray_num_cpus"] is None:
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_num_cpus",
+                    "is unset, but the autoscaler plans a pool node type's capacity before "
+                    "any of its hosts is up",
+                    f"set ray_num_cpus (and ray_num_gpus, if any) for {host.worker_groups[0]}",
+                )
+            )
+    return problems
+
+
 def namespace_of(head: HostInput, settings: Mapping[str, Any]) -> str:
     """The cluster's storage namespace; its default is the cluster name."""
     return str(head.user_vars.get("ray_gcs_storage_namespace", settings["ray_cluster_name"]))
@@ -421,12 +482,15 @@ def cluster_layout(
     hosts: list[HostInput],
     defaults: Mapping[str, Any],
     redis_hosts: Sequence[RedisHost] = (),
-) -> dict[str, dict[str, str]]:
+) -> dict[str, dict[str, Any]]:
     """Each node's cluster, type, worker group, head, the head's addresses and GCS storage.
 
+    Pool hosts are marked, and those not in the cluster now are ``spare``: plays leave
+    them alone. Pool hosts and autoscaling heads carry their ``ray_*`` settings, which the
+    head passes on to the autoscaler's own inventory.
     Only meaningful for an inventory that ``check_inventory`` accepted.
     """
-    layout: dict[str, dict[str, str]] = {}
+    layout: dict[str, dict[str, Any]] = {}
     for name, cluster in _clusters(hosts, defaults).items():
         head = cluster.heads[0]
         settings = effective_vars(head, defaults)
@@ -443,6 +507,7 @@ def cluster_layout(
             "namespace": namespace_of(head, settings),
             "redis_address": redis_address_of(settings, redis_hosts) if storage == "redis" else "",
             "external_redis": "",
+            "autoscaling": bool(settings["ray_autoscaling"]),
         }
         # A Redis outside the inventory: the validate play checks the head reaches it.
         external = storage == "redis" and bool(settings["ray_redis_address"])
@@ -450,8 +515,20 @@ def cluster_layout(
             **common,
             "type": "head",
             "group": "head",
+            "address": head.address,
             "external_redis": common["redis_address"] if external else "",
+            "pool": False,
+            "spare": False,
+            **({"vars": dict(head.user_vars)} if common["autoscaling"] else {}),
         }
         for worker in cluster.workers:
-            layout[worker.name] = {**common, "type": "worker", "group": worker.worker_groups[0]}
+            layout[worker.name] = {
+                **common,
+                "type": "worker",
+                "group": worker.worker_groups[0],
+                "address": worker.address,
+                "pool": worker.pool_group,
+                "spare": worker.pool_group and not worker.member,
+                **({"vars": dict(worker.user_vars)} if worker.pool_group else {}),
+            }
     return layout

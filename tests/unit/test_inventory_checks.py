@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,14 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "autoscaling": False,
+        "pool": False,
+        "spare": False,
     }
     assert cluster_layout(good_inventory(), defaults) == {
-        "head": {**common, "type": "head", "group": "head"},
-        "cpu-1": {**common, "type": "worker", "group": "ray_workers_cpu"},
-        "gpu-1": {**common, "type": "worker", "group": "ray_workers_gpu"},
+        "head": {**common, "type": "head", "group": "head", "address": HEAD_ADDRESS},
+        "cpu-1": {**common, "type": "worker", "group": "ray_workers_cpu", "address": "10.0.0.11"},
+        "gpu-1": {**common, "type": "worker", "group": "ray_workers_gpu", "address": "10.0.0.12"},
     }
 
 
@@ -611,3 +615,52 @@ def test_rocksdb_needs_no_redis(defaults: Defaults) -> None:
 def test_ipv6_head_address_is_bracketed(defaults: Defaults) -> None:
     layout = cluster_layout([head(address="fd00::10")], defaults)
     assert layout["head"]["gcs_address"] == "[fd00::10]:6379"
+
+
+# --- the autoscaler's pool ----------------------------------------------------------------------
+
+
+def spare(name: str, group: str = "pool_small", **user_vars: Any) -> HostInput:
+    return replace(
+        worker(name, (group,), ray_num_cpus=2, **user_vars), in_pool=True, pool_group=True
+    )
+
+
+def test_pool_hosts_are_spare_until_they_are_members(defaults: Defaults) -> None:
+    hosts = [
+        head(ray_autoscaling=True),
+        spare("small-1"),
+        replace(spare("small-2"), member=True),
+    ]
+    assert problems_of(hosts, defaults) == []
+    layout = cluster_layout(hosts, defaults)
+    assert layout["head"]["autoscaling"] is True
+    assert layout["head"]["vars"] == {"ray_autoscaling": True}
+    assert (layout["small-1"]["pool"], layout["small-1"]["spare"]) == (True, True)
+    assert (layout["small-2"]["pool"], layout["small-2"]["spare"]) == (True, False)
+    assert layout["small-1"]["vars"] == {"ray_num_cpus": 2}
+
+
+def test_a_pool_needs_an_autoscaling_head(defaults: Defaults) -> None:
+    problem = only(problems_of([head(), spare("small-1")], defaults))
+    assert (problem.host, problem.variable) == ("small-1", "ray_autoscaling")
+    assert "set ray_autoscaling: true for head" in problem.fix
+
+
+def test_a_pool_node_type_declares_its_cpus(defaults: Defaults) -> None:
+    host = replace(spare("small-1"), user_vars={})
+    problem = only(problems_of([head(ray_autoscaling=True), host], defaults))
+    assert (problem.host, problem.variable) == ("small-1", "ray_num_cpus")
+    assert "pool_small" in problem.fix
+
+
+def test_pool_membership_goes_through_a_node_type(defaults: Defaults) -> None:
+    loose = replace(worker("cpu-9", ray_num_cpus=2), in_pool=True)
+    problem = only(problems_of([head(ray_autoscaling=True), loose], defaults))
+    assert (problem.host, problem.variable) == ("cpu-9", "groups")
+    assert "ray_workers_cpu under ray_pool's children" in problem.fix
+
+
+def test_the_head_is_never_in_the_pool(defaults: Defaults) -> None:
+    problem = only(problems_of([replace(head(ray_autoscaling=True), in_pool=True)], defaults))
+    assert (problem.host, problem.variable) == ("head", "groups")

@@ -103,7 +103,13 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "autoscaling": False,
+        "pool": False,
+        "spare": False,
     }
+    # Workers serve on this machine's default address (their facts); the head sets its own.
+    assert nodes["head-1"].pop("address") == HEAD_IP
+    assert nodes["cpu-1"].pop("address") == nodes["gpu-1"].pop("address")
     assert nodes == {
         "head-1": {**common, "type": "head", "group": "head"},
         "cpu-1": {**common, "type": "worker", "group": "cpu"},

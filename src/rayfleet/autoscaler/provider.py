@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,11 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from rayfleet.autoscaler import members
+from rayfleet.autoscaler import members_inventory
 from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, PlaybookLauncher
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
-    MEMBER_STATUSES,
+    HostRecord,
     LaunchRequest,
     PoolState,
     StateStore,
@@ -47,6 +46,7 @@ from rayfleet.autoscaler.state import (
     mark_launching,
     mark_running,
     mark_terminating,
+    members,
     set_tags,
     unfinished,
     write_atomically,
@@ -73,39 +73,34 @@ class AnsibleNodeProvider(NodeProvider):
             )
         self._reconcile()
 
-    # --- What Ray reads --------------------------------------------------------------
+    # --- What Ray reads (v2 calls these from several threads at once) -------------
 
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
         state = self.store.read()
-        nodes = list(self._fixed) + sorted(
-            name
-            for name, record in state.items()
-            if record.status in MEMBER_STATUSES and name in self._pool
-        )
+        pool_nodes = [node for node, host in members(state).items() if host in self._pool]
         return [
             node
-            for node in nodes
+            for node in [*self._fixed, *pool_nodes]
             if all(self._tags(node, state).get(key) == value for key, value in tag_filters.items())
         ]
 
     def is_running(self, node_id: str) -> bool:
         if node_id in self._fixed:
             return True
-        record = self.store.read().get(node_id)
+        record = self._record(node_id, self.store.read())
         return record is not None and record.status is Status.RUNNING
 
     def is_terminated(self, node_id: str) -> bool:
-        if node_id in self._fixed:
-            return False
-        record = self.store.read().get(node_id)
-        return record is None or record.status not in MEMBER_STATUSES
+        return node_id not in self._fixed and self._record(node_id, self.store.read()) is None
 
     def node_tags(self, node_id: str) -> dict[str, str]:
         return self._tags(node_id, self.store.read())
 
     def internal_ip(self, node_id: str) -> str:
-        node = self._fixed.get(node_id) or self._pool[node_id]
-        return node.ip
+        fixed = self._fixed.get(node_id)
+        if fixed is not None:
+            return fixed.ip
+        return self._pool[self._host(node_id, self.store.read())].ip
 
     def external_ip(self, node_id: str) -> str:
         return self.internal_ip(node_id)
@@ -128,26 +123,30 @@ class AnsibleNodeProvider(NodeProvider):
                 node_type,
                 len(chosen),
             )
+        state = self.store.read()
         for host in chosen:
-            logger.info("rayfleet: %s joins as a node of type %s", host, node_type)
+            logger.info(
+                "rayfleet: %s joins as node %s of type %s", host, state[host].node_id, node_type
+            )
             self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
-        return {host: self._tags(host, self.store.read()) for host in chosen}
+        return {state[host].node_id: self._tags(state[host].node_id, state) for host in chosen}
 
     def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
-        if node_id in self._pool:
-            self.store.change(lambda state: (set_tags(state, node_id, tags), None))
+        if node_id in self._fixed:
+            return
+        self.store.change(lambda state: (set_tags(state, self._host(node_id, state), tags), None))
 
     def terminate_node(self, node_id: str) -> None:
         if node_id in self._fixed:
             logger.warning("rayfleet: %s is not a pool host; it is not terminated", node_id)
             return
-        status = self.store.change(lambda state: _begin_termination(state, node_id))
-        if status is None:
+        host = self.store.change(lambda state: _begin_termination(state, node_id))
+        if host is None:
             return
-        logger.info("rayfleet: %s leaves the cluster", node_id)
+        logger.info("rayfleet: %s (node %s) leaves the cluster", host, node_id)
         # A join still running ends first; its outcome starts the leave.
-        if not self.launcher.busy(node_id):
-            self.launcher.start(LEAVE_PLAYBOOK, node_id, self._left)
+        if not self.launcher.busy(host):
+            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
 
     # --- Playbook outcomes -----------------------------------------------------------
 
@@ -198,6 +197,18 @@ class AnsibleNodeProvider(NodeProvider):
             logger.info("rayfleet: %s was a member before this autoscaler; re-checking", host)
             self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
 
+    @staticmethod
+    def _record(node_id: str, state: PoolState) -> HostRecord | None:
+        host = members(state).get(node_id)
+        return state[host] if host is not None else None
+
+    @staticmethod
+    def _host(node_id: str, state: PoolState) -> str:
+        host = members(state).get(node_id)
+        if host is None:
+            raise KeyError(f"rayfleet: no pool host is node {node_id}")
+        return host
+
     def _tags(self, node_id: str, state: PoolState) -> dict[str, str]:
         fixed = self._fixed.get(node_id)
         if fixed is not None:
@@ -207,18 +218,21 @@ class AnsibleNodeProvider(NodeProvider):
                 TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE,
                 TAG_RAY_NODE_NAME: node_id,
             }
-        record = state.get(node_id)
-        running = record is not None and record.status is Status.RUNNING
+        host = members(state).get(node_id)
+        if host is None:
+            return {}
+        record = state[host]
+        running = record.status is Status.RUNNING
         return {
-            **(dict(record.tags) if record else {}),
+            **record.tags,
             TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
-            TAG_RAY_USER_NODE_TYPE: self._pool[node_id].node_type,
+            TAG_RAY_USER_NODE_TYPE: self._pool[host].node_type,
             TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE if running else STATUS_SETTING_UP,
-            TAG_RAY_NODE_NAME: node_id,
+            TAG_RAY_NODE_NAME: host,
         }
 
     def _write_members(self, state: PoolState) -> None:
-        text = members.render(state, self.settings.pool, self.settings.cluster)
+        text = members_inventory.render(state, self.settings.pool, self.settings.cluster)
         write_atomically(self.settings.members_file, text, mode=0o644)
 
 
@@ -233,11 +247,9 @@ def _restart_unfinished(
     return state, (leaving, joining)
 
 
-def _begin_termination(state: PoolState, host: str) -> tuple[PoolState, Status | None]:
-    record = state.get(host)
-    if record is None or record.status not in MEMBER_STATUSES:
+def _begin_termination(state: PoolState, node_id: str) -> tuple[PoolState, str | None]:
+    """The host that is node ``node_id``, now leaving; None if it is no member."""
+    host = members(state).get(node_id)
+    if host is None:
         return state, None
-    return mark_terminating(state, host, time.time()), record.status
-
-
-ProviderFactory = Callable[[dict[str, Any], str], AnsibleNodeProvider]
+    return mark_terminating(state, host, time.time()), host

@@ -52,6 +52,10 @@ class HostRecord:
     """What the state knows about one pool host."""
 
     status: Status = Status.FREE
+    # The node id Ray knows this host by while it is a member: one per allocation, never
+    # reused (autoscaler v2 keeps terminated ids), and the raylet's RAY_CLOUD_INSTANCE_ID.
+    node_id: str = ""
+    allocations: int = 0
     tags: Mapping[str, str] = field(default_factory=dict)
     # Consecutive failed launches; the quarantine doubles with each.
     failures: int = 0
@@ -110,9 +114,12 @@ def allocate(
     chosen = candidates[: request.count]
     updated = dict(state)
     for name in chosen:
+        record = state.get(name, HostRecord())
         updated[name] = replace(
-            state.get(name, HostRecord()),
+            record,
             status=Status.LAUNCHING,
+            node_id=f"{name}-{record.allocations + 1}",
+            allocations=record.allocations + 1,
             tags=dict(request.tags),
             changed_at=now,
         )
@@ -151,6 +158,7 @@ def mark_failed(
         **state,
         name: HostRecord(
             status=Status.QUARANTINED,
+            allocations=record.allocations,
             failures=failures,
             quarantined_until=now + policy.duration(failures),
             last_error=error,
@@ -169,7 +177,12 @@ def mark_free(state: PoolState, name: str, now: float) -> PoolState:
     record = state.get(name, HostRecord())
     return {
         **state,
-        name: HostRecord(status=Status.FREE, failures=record.failures, changed_at=now),
+        name: HostRecord(
+            status=Status.FREE,
+            allocations=record.allocations,
+            failures=record.failures,
+            changed_at=now,
+        ),
     }
 
 
@@ -187,8 +200,13 @@ def unfinished(state: PoolState) -> list[str]:
     )
 
 
-def members(state: PoolState) -> list[str]:
-    return sorted(name for name, record in state.items() if record.status in MEMBER_STATUSES)
+def members(state: PoolState) -> dict[str, str]:
+    """Node id to host, for the hosts in the cluster now."""
+    return {
+        record.node_id: name
+        for name, record in sorted(state.items())
+        if record.status in MEMBER_STATUSES
+    }
 
 
 def encode(state: PoolState) -> str:
@@ -205,6 +223,8 @@ def decode(text: str) -> PoolState:
     return {
         name: HostRecord(
             status=Status(fields["status"]),
+            node_id=str(fields["node_id"]),
+            allocations=int(fields["allocations"]),
             tags=dict(fields["tags"]),
             failures=int(fields["failures"]),
             quarantined_until=float(fields["quarantined_until"]),

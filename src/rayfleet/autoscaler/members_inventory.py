@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from rayfleet.autoscaler.state import MEMBER_STATUSES, PoolHost, PoolState
+from rayfleet.autoscaler.state import PoolHost, PoolState, members
 
 MEMBERS_GROUP = "ray_pool_members"
 HEADER = (
@@ -22,16 +22,21 @@ HEADER = (
 
 
 def members_inventory(state: PoolState, pool: Sequence[PoolHost]) -> dict[str, Any]:
-    """Members (launching or running) in MEMBERS_GROUP and in their node type's group."""
+    """Members (launching or running) in MEMBERS_GROUP and in their node type's group.
+
+    Each carries the node id its raylet must report to Ray (``rayfleet_node_id``).
+    """
     node_types = {host.name: host.node_type for host in pool}
-    joined = sorted(
-        name
-        for name, record in state.items()
-        if record.status in MEMBER_STATUSES and name in node_types
-    )
+    joined = sorted(name for name in members(state).values() if name in node_types)
     groups: dict[str, Any] = {
         MEMBERS_GROUP: {
-            "hosts": {name: {"rayfleet_pool_status": state[name].status.value} for name in joined}
+            "hosts": {
+                name: {
+                    "rayfleet_node_id": state[name].node_id,
+                    "rayfleet_pool_status": state[name].status.value,
+                }
+                for name in joined
+            }
         }
     }
     for name in joined:

@@ -1,0 +1,205 @@
+"""The node provider's contract with Ray's autoscaler, with playbook runs recorded, not run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ray.autoscaler.tags import (
+    NODE_KIND_HEAD,
+    NODE_KIND_WORKER,
+    STATUS_SETTING_UP,
+    STATUS_UP_TO_DATE,
+    TAG_RAY_LAUNCH_REQUEST,
+    TAG_RAY_NODE_KIND,
+    TAG_RAY_NODE_STATUS,
+    TAG_RAY_USER_NODE_TYPE,
+)
+
+from rayfleet.autoscaler import provider as provider_module
+from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome
+from rayfleet.autoscaler.provider import AnsibleNodeProvider
+from rayfleet.autoscaler.state import HostRecord, Status, encode
+
+
+class RecordingLauncher:
+    """Remembers each playbook run; the test finishes it with ``finish``."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, str]] = []
+        self._pending: dict[str, Outcome] = {}
+
+    def start(self, playbook: str, host: str, outcome: Outcome) -> None:
+        self.runs.append((playbook, host))
+        self._pending[host] = outcome
+
+    def busy(self, host: str) -> bool:
+        return host in self._pending
+
+    def finish(self, host: str, error: str | None = None) -> None:
+        self._pending.pop(host)(host, error)
+
+
+def provider_config(state_dir: Path) -> dict[str, Any]:
+    return {
+        "type": "external",
+        "module": "rayfleet.autoscaler.provider.AnsibleNodeProvider",
+        "rayfleet": {
+            "state_dir": str(state_dir),
+            "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+            "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
+            "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
+            "static": [{"name": "cpu-1", "node_type": "cpu", "ip": "10.0.0.11"}],
+            "pool": [
+                {"name": "small-1", "node_type": "small", "ip": "10.0.0.21"},
+                {"name": "small-2", "node_type": "small", "ip": "10.0.0.22"},
+                {"name": "big-1", "node_type": "big", "ip": "10.0.0.31"},
+            ],
+            "quarantine_base_s": 60,
+        },
+    }
+
+
+@pytest.fixture
+def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingLauncher]:
+    fake = RecordingLauncher()
+    monkeypatch.setitem(provider_module._LAUNCHERS, tmp_path / "state", fake)
+    yield fake
+
+
+def make_provider(tmp_path: Path) -> AnsibleNodeProvider:
+    return AnsibleNodeProvider(provider_config(tmp_path / "state"), "lab")
+
+
+def launch(provider: AnsibleNodeProvider, node_type: str, count: int = 1) -> list[str]:
+    tags = {
+        TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
+        TAG_RAY_USER_NODE_TYPE: node_type,
+        TAG_RAY_LAUNCH_REQUEST: "request-1",
+    }
+    created = provider.create_node_with_resources_and_labels({}, tags, count, {}, {})
+    assert created is not None
+    return list(created)
+
+
+def members_file(tmp_path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((tmp_path / "state" / "members.yml").read_text())
+    children: dict[str, Any] = loaded["all"]["children"]
+    return children
+
+
+def test_head_and_static_workers_are_always_listed(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    assert provider.non_terminated_nodes({}) == ["head", "cpu-1"]
+    assert provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_HEAD}) == ["head"]
+    assert provider.node_tags("head")[TAG_RAY_USER_NODE_TYPE] == "head"
+    assert provider.internal_ip("cpu-1") == "10.0.0.11"
+    provider.terminate_node("cpu-1")
+    assert provider.non_terminated_nodes({}) == ["head", "cpu-1"]
+    assert launcher.runs == []
+
+
+def test_a_launch_is_pending_until_the_join_playbook_succeeds(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    [node] = launch(provider, "small")
+    assert launcher.runs == [(JOIN_PLAYBOOK, "small-1")]
+    assert node in provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"})
+    tags = provider.node_tags(node)
+    assert tags[TAG_RAY_NODE_STATUS] == STATUS_SETTING_UP
+    assert tags[TAG_RAY_LAUNCH_REQUEST] == "request-1"
+    assert not provider.is_running(node)
+    assert provider.internal_ip(node) == "10.0.0.21"
+    assert members_file(tmp_path)["ray_pool_members"]["hosts"]["small-1"] == {
+        "rayfleet_node_id": node,
+        "rayfleet_pool_status": "launching",
+    }
+    launcher.finish("small-1")
+    assert provider.is_running(node)
+    assert provider.node_tags(node)[TAG_RAY_NODE_STATUS] == STATUS_UP_TO_DATE
+    assert members_file(tmp_path)["small"]["hosts"] == {"small-1": {}}
+
+
+def test_a_failed_host_is_quarantined_and_the_next_request_gets_another(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    [node] = launch(provider, "small")
+    launcher.finish("small-1", "join.yml failed: unreachable")
+    assert provider.is_terminated(node)
+    assert node not in provider.non_terminated_nodes({})
+    record = provider.store.read()["small-1"]
+    assert (record.status, record.last_error) == (
+        Status.QUARANTINED,
+        "join.yml failed: unreachable",
+    )
+    launch(provider, "small")
+    assert launcher.runs[-1] == (JOIN_PLAYBOOK, "small-2")
+    assert launch(provider, "small") == []
+
+
+def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    [node] = launch(provider, "big")
+    launcher.finish("big-1")
+    provider.terminate_node(node)
+    assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
+    # Ray sees it gone at once; the host is not handed out again until it has left.
+    assert provider.is_terminated(node)
+    assert launch(provider, "big") == []
+    launcher.finish("big-1")
+    assert provider.store.read()["big-1"].status is Status.FREE
+    assert members_file(tmp_path)["ray_pool_members"]["hosts"] == {}
+    [again] = launch(provider, "big")
+    assert again != node
+
+
+def test_terminate_during_a_join_leaves_after_the_join(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    [node] = launch(provider, "big")
+    provider.terminate_node(node)
+    assert launcher.runs == [(JOIN_PLAYBOOK, "big-1")]
+    launcher.finish("big-1")
+    assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
+    assert provider.store.read()["big-1"].status is Status.TERMINATING
+
+
+def test_a_new_autoscaler_rechecks_what_the_last_one_left(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "state.json").write_text(
+        encode(
+            {
+                "small-1": HostRecord(status=Status.LAUNCHING, node_id="small-1-1", allocations=1),
+                "small-2": HostRecord(status=Status.RUNNING, node_id="small-2-4", allocations=4),
+                "big-1": HostRecord(status=Status.TERMINATING, node_id="big-1-2", allocations=2),
+            }
+        )
+    )
+    provider = make_provider(tmp_path)
+    assert sorted(launcher.runs) == [
+        (JOIN_PLAYBOOK, "small-1"),
+        (JOIN_PLAYBOOK, "small-2"),
+        (LEAVE_PLAYBOOK, "big-1"),
+    ]
+    # Same node ids: Ray may already know them.
+    assert sorted(provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER})) == [
+        "cpu-1",
+        "small-1-1",
+        "small-2-4",
+    ]
+    assert not provider.is_running("small-2-4")
+    launcher.finish("small-2")
+    assert provider.is_running("small-2-4")

@@ -1,0 +1,152 @@
+"""The pool state: allocation, transitions, quarantine, persistence and locking."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from rayfleet.autoscaler.state import (
+    HostRecord,
+    LaunchRequest,
+    PoolHost,
+    PoolState,
+    QuarantinePolicy,
+    StateStore,
+    Status,
+    allocate,
+    decode,
+    encode,
+    mark_failed,
+    mark_free,
+    mark_running,
+    mark_terminating,
+    members,
+    unfinished,
+    write_atomically,
+)
+
+POOL = (
+    PoolHost("small-1", "small", "10.0.0.1"),
+    PoolHost("small-2", "small", "10.0.0.2"),
+    PoolHost("big-1", "big", "10.0.0.3"),
+)
+POLICY = QuarantinePolicy(base_s=10, maximum_s=35)
+
+
+def take(
+    state: PoolState, node_type: str, count: int = 1, now: float = 0
+) -> tuple[PoolState, list[str]]:
+    return allocate(state, POOL, LaunchRequest(node_type, count, {"ray-launch-request": "r1"}), now)
+
+
+def test_allocation_takes_free_hosts_of_the_type_in_inventory_order() -> None:
+    state, chosen = take({}, "small")
+    assert chosen == ["small-1"]
+    assert state["small-1"].status is Status.LAUNCHING
+    assert state["small-1"].tags == {"ray-launch-request": "r1"}
+    state, chosen = take(state, "small", count=5)
+    assert chosen == ["small-2"]
+    assert take(state, "small")[1] == []
+
+
+def test_each_allocation_gets_a_new_node_id() -> None:
+    state, _ = take({}, "big")
+    first = state["big-1"].node_id
+    state = mark_free(mark_terminating(mark_running(state, "big-1", 1), "big-1", 2), "big-1", 3)
+    state, _ = take(state, "big")
+    assert state["big-1"].node_id != first
+    assert members(state) == {state["big-1"].node_id: "big-1"}
+
+
+def test_a_failed_host_sits_out_its_backoff_and_others_go_first() -> None:
+    state, _ = take({}, "small")
+    state = mark_failed(state, "small-1", "unreachable", now=100, policy=POLICY)
+    assert state["small-1"].status is Status.QUARANTINED
+    assert state["small-1"].quarantined_until == 110
+    assert take(state, "small", now=105)[1] == ["small-2"]
+    # Back from quarantine, but a host that never failed is tried first.
+    assert take(state, "small", count=2, now=110)[1] == ["small-2", "small-1"]
+
+
+def test_backoff_doubles_up_to_the_maximum() -> None:
+    assert [POLICY.duration(failures) for failures in (1, 2, 3, 4)] == [10, 20, 35, 35]
+
+
+def test_a_successful_join_forgives_failures() -> None:
+    state = mark_failed({}, "small-1", "boom", now=0, policy=POLICY)
+    state, _ = take(state, "small", now=50)
+    state = mark_running(state, "small-1", 60)
+    assert (state["small-1"].failures, state["small-1"].last_error) == (0, "")
+
+
+def test_unfinished_lists_what_a_crashed_autoscaler_left() -> None:
+    state: PoolState = {
+        "a": HostRecord(status=Status.LAUNCHING),
+        "b": HostRecord(status=Status.RUNNING),
+        "c": HostRecord(status=Status.TERMINATING),
+        "d": HostRecord(status=Status.FREE),
+        "e": HostRecord(status=Status.QUARANTINED),
+    }
+    assert unfinished(state) == ["a", "b", "c"]
+
+
+def test_state_survives_encoding() -> None:
+    state, _ = take({}, "small")
+    state = mark_failed(state, "small-2", "unreachable", now=5, policy=POLICY)
+    assert decode(encode(state)) == state
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="format"):
+        decode('{"version": 99, "hosts": {}}')
+
+
+def test_an_interrupted_write_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "state.json"
+    write_atomically(target, "old\n")
+
+    def crash(*_args: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk gone"):
+        write_atomically(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [path.name for path in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_store_persists_changes_and_reports_them(tmp_path: Path) -> None:
+    seen: list[PoolState] = []
+    store = StateStore(tmp_path / "pool", on_change=seen.append)
+    chosen = store.change(lambda state: take(state, "big"))
+    assert chosen == ["big-1"]
+    assert store.read()["big-1"].status is Status.LAUNCHING
+    assert seen == [store.read()]
+    # A change that changes nothing writes nothing.
+    store.change(lambda state: (state, None))
+    assert len(seen) == 1
+
+
+def _allocate_one(directory: str, results: multiprocessing.Queue[list[str]]) -> None:
+    store = StateStore(Path(directory))
+    results.put(store.change(lambda state: take(state, "small")))
+
+
+def test_concurrent_requests_never_get_the_same_host(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[list[str]] = context.Queue()
+    workers = [
+        context.Process(target=_allocate_one, args=(str(tmp_path), results)) for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    chosen = sorted(host for _ in workers for host in results.get(timeout=5))
+    assert chosen == ["small-1", "small-2"]
+    assert set(members(StateStore(tmp_path).read()).values()) == {"small-1", "small-2"}
