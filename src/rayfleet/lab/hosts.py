@@ -14,6 +14,8 @@ from rayfleet.lab.podman import Podman
 
 SSH_PORT = 22
 CONTAINER_LABEL = "io.rayfleet.lab"
+# Mounted into each host: sshd also reads the lab key from outside root's home.
+LAB_KEYS_CONF = Path(__file__).parent / "data" / "sshd-lab-keys.conf"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ def create_host(podman: Podman, network: LabNetwork, host: LabHost, public_key: 
         "--name",
         container,
         "--volume",
-        f"{public_key}:/root/.ssh/authorized_keys:ro",
+        f"{public_key}:/etc/ssh/rayfleet-lab-authorized-keys:ro",
+        "--volume",
+        f"{LAB_KEYS_CONF}:/etc/ssh/sshd_config.d/rayfleet-lab-keys.conf:ro",
         IMAGE,
     )
 

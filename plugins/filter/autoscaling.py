@@ -1,0 +1,73 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters that render the autoscaler's files on the head from the cluster layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
+    CONNECTION_VARS,
+    autoscaler_inventory,
+    autoscaling_config,
+)
+
+DOCUMENTATION = r"""
+name: autoscaling_config
+short_description: Ray's autoscaling config for a cluster of the rayfleet layout
+description:
+  - Node types from the worker groups (pool types with their resources and bounds, static
+    groups pinned to their hosts) and rayfleet's node provider with its settings.
+options:
+  _input:
+    description: The C(rayfleet_nodes) layout.
+    type: dict
+    required: true
+  cluster:
+    description: The cluster's name.
+    type: str
+    required: true
+  options:
+    description: The head's autoscaler settings.
+    type: dict
+    required: true
+"""
+
+
+def connection_vars(
+    hostvars: Mapping[str, Any], hosts: list[str], default_user: str
+) -> dict[str, dict[str, Any]]:
+    """Each host's connection settings that also hold when the head connects to it.
+
+    The user is always set: on the head, SSH would otherwise log in as ray.
+    """
+    return {
+        host: {
+            "ansible_user": default_user,
+            **{name: hostvars[host][name] for name in CONNECTION_VARS if name in hostvars[host]},
+        }
+        for host in hosts
+    }
+
+
+def autoscaler_inventory_filter(
+    layout: Mapping[str, Mapping[str, Any]],
+    cluster: str,
+    hostvars: Mapping[str, Any],
+    head_vars: Mapping[str, Any],
+    pool_vars: Mapping[str, Any],
+    default_user: str,
+) -> dict[str, Any]:
+    pool = [name for name, node in layout.items() if node["cluster"] == cluster and node["pool"]]
+    return autoscaler_inventory(
+        layout, cluster, connection_vars(hostvars, pool, default_user), head_vars, pool_vars
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Callable[..., dict[str, Any]]]:
+        return {
+            "autoscaling_config": autoscaling_config,
+            "autoscaler_inventory": autoscaler_inventory_filter,
+        }

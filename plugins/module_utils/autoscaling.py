@@ -1,0 +1,178 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""The autoscaler's files on the head, computed from the validated cluster layout.
+
+Pure functions of plain data (the ``rayfleet_nodes`` layout and role settings), so pytest
+imports them directly: Ray's autoscaling config, and the inventory the node provider's
+playbook runs use on the head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+HEAD_NODE_TYPE = "head"
+PROVIDER_MODULE = "rayfleet.autoscaler.provider.AnsibleNodeProvider"
+POOL_GROUP = "ray_pool"
+# Connection settings of a pool host that hold on the head too (not key files).
+CONNECTION_VARS = (
+    "ansible_host",
+    "ansible_port",
+    "ansible_user",
+    "ansible_become",
+    "ansible_become_method",
+    "ansible_become_user",
+    "ansible_python_interpreter",
+)
+# Fields Ray's config schema requires of a provider that installs nothing itself.
+LEGACY_FIELDS: dict[str, Any] = {
+    "auth": {},
+    "file_mounts": {},
+    "cluster_synced_files": [],
+    "file_mounts_sync_continuously": False,
+    "initialization_commands": [],
+    "setup_commands": [],
+    "head_setup_commands": [],
+    "worker_setup_commands": [],
+    "head_start_ray_commands": [],
+    "worker_start_ray_commands": [],
+}
+
+
+def cluster_nodes(layout: Mapping[str, Mapping[str, Any]], cluster: str) -> dict[str, Any]:
+    """The layout's entries of one cluster, in name order."""
+    return {name: layout[name] for name in sorted(layout) if layout[name]["cluster"] == cluster}
+
+
+def node_type_resources(settings: Mapping[str, Any]) -> dict[str, int]:
+    """What a node of a pool type offers, from its ray_* settings (Ray wants integers)."""
+    resources = {"CPU": int(settings["ray_num_cpus"])}
+    if settings.get("ray_num_gpus") is not None:
+        resources["GPU"] = int(settings["ray_num_gpus"])
+    if settings.get("ray_memory") is not None:
+        resources["memory"] = int(settings["ray_memory"])
+    for name, amount in (settings.get("ray_resources") or {}).items():
+        resources[str(name)] = int(amount)
+    return resources
+
+
+def available_node_types(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The head type, each static worker group pinned to its hosts, each pool type's bounds."""
+    groups: dict[str, list[str]] = {}
+    for name, node in nodes.items():
+        if node["type"] == "worker":
+            groups.setdefault(node["group"], []).append(name)
+    types: dict[str, Any] = {
+        HEAD_NODE_TYPE: {"node_config": {}, "resources": {}, "min_workers": 0, "max_workers": 0}
+    }
+    for group, hosts in sorted(groups.items()):
+        first = nodes[hosts[0]]
+        if not first["pool"]:
+            # Static hosts are always in; the autoscaler neither adds nor removes any.
+            types[group] = {
+                "node_config": {},
+                "resources": {},
+                "min_workers": len(hosts),
+                "max_workers": len(hosts),
+            }
+            continue
+        settings = first["vars"]
+        maximum = settings.get("ray_max_workers")
+        maximum = len(hosts) if maximum is None else min(int(maximum), len(hosts))
+        node_type: dict[str, Any] = {
+            "node_config": {},
+            "resources": node_type_resources(settings),
+            "min_workers": min(int(settings.get("ray_min_workers", 0)), maximum),
+            "max_workers": maximum,
+        }
+        labels = settings.get("ray_labels") or {}
+        if labels:
+            node_type["labels"] = {str(key): str(value) for key, value in labels.items()}
+        types[group] = node_type
+    return types
+
+
+def autoscaling_config(
+    layout: Mapping[str, Mapping[str, Any]], cluster: str, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Ray's autoscaling config for ``cluster``; ``options`` are the head's autoscaler settings."""
+    nodes = cluster_nodes(layout, cluster)
+    types = available_node_types(nodes)
+    head = next(name for name, node in nodes.items() if node["type"] == "head")
+    workers = [(name, node) for name, node in nodes.items() if node["type"] == "worker"]
+    return {
+        "cluster_name": cluster,
+        "max_workers": sum(spec["max_workers"] for spec in types.values()),
+        "upscaling_speed": float(options["upscaling_speed"]),
+        "idle_timeout_minutes": float(options["idle_timeout_minutes"]),
+        "head_node_type": HEAD_NODE_TYPE,
+        "available_node_types": types,
+        "provider": {
+            "type": "external",
+            "module": PROVIDER_MODULE,
+            # rayfleet's playbooks start Ray; like KubeRay, Ray's own SSH updater stays off.
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+            # create_node only records the launch and starts a thread: it returns at once.
+            "foreground_node_launch": True,
+            "worker_liveness_check": False,
+            "rayfleet": {
+                "state_dir": str(options["state_dir"]),
+                "ansible_config": str(options["ansible_config"]),
+                "inventory": str(options["inventory"]),
+                "quarantine_base_s": float(options["quarantine_base_s"]),
+                "quarantine_max_s": float(options["quarantine_max_s"]),
+                "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head]["address"]},
+                "static": [
+                    {"name": name, "node_type": node["group"], "ip": node["address"]}
+                    for name, node in workers
+                    if not node["pool"]
+                ],
+                "pool": [
+                    {"name": name, "node_type": node["group"], "ip": node["address"]}
+                    for name, node in workers
+                    if node["pool"]
+                ],
+            },
+        },
+        **LEGACY_FIELDS,
+    }
+
+
+def autoscaler_inventory(
+    layout: Mapping[str, Mapping[str, Any]],
+    cluster: str,
+    connections: Mapping[str, Mapping[str, Any]],
+    head_vars: Mapping[str, Any],
+    pool_vars: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The inventory of the provider's runs on the head: the head itself and the pool.
+
+    ``connections`` holds each pool host's CONNECTION_VARS; ``head_vars`` and ``pool_vars``
+    are added to the head's and every pool host's own ray_* settings.
+    """
+    nodes = cluster_nodes(layout, cluster)
+    head = next(name for name, node in nodes.items() if node["type"] == "head")
+    node_types: dict[str, dict[str, Any]] = {}
+    for name, node in nodes.items():
+        if node["type"] == "worker" and node["pool"]:
+            host_vars = {
+                **{
+                    key: value
+                    for key, value in connections.get(name, {}).items()
+                    if value is not None
+                },
+                **node["vars"],
+                **pool_vars,
+            }
+            node_types.setdefault(node["group"], {"hosts": {}})["hosts"][name] = host_vars
+    return {
+        "all": {
+            "children": {
+                "ray_head": {"hosts": {head: {**nodes[head].get("vars", {}), **head_vars}}},
+                "ray_workers": {"children": node_types},
+                POOL_GROUP: {"children": {group: {} for group in node_types}},
+            }
+        }
+    }
