@@ -15,6 +15,7 @@ from typing import Any
 HEAD_NODE_TYPE = "head"
 PROVIDER_MODULE = "rayfleet.autoscaler.provider.AnsibleNodeProvider"
 POOL_GROUP = "ray_pool"
+REDIS_GROUP = "redis"
 # Connection settings of a pool host that hold on the head too (not key files).
 CONNECTION_VARS = (
     "ansible_host",
@@ -173,6 +174,8 @@ def autoscaler_inventory(
                 "ray_head": {"hosts": {head: {**nodes[head].get("vars", {}), **head_vars}}},
                 "ray_workers": {"children": node_types},
                 POOL_GROUP: {"children": {group: {} for group in node_types}},
+                # validate.yml's plays name it; the head's Redis is in ray_redis_address.
+                REDIS_GROUP: {"hosts": {}},
             }
         }
     }

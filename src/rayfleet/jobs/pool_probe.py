@@ -4,23 +4,22 @@ Used by the autoscaler molecule scenario and bench/autoscaler_latency.py; each c
 prints one JSON line and exits non-zero when what it checks does not hold.
 
   job       runs a job whose task needs a resource only a pool node type has; waits for it
-  actor     creates a detached actor that needs such a resource and returns at once
-  actor-at  waits until that actor answers and reports the host it runs on
+  request   asks the autoscaler for --count bundles of such a resource (0 withdraws it);
+            the request lives in the GCS, so it outlasts the head's restart
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from typing import Any
 
 import ray
+from ray.autoscaler.sdk import request_resources
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-NAMESPACE = "rayfleet-pool-probe"
 # The job's driver runs on the head; its one task must wait for a pool host.
 JOB_PROGRAM = """
 import socket, sys, ray
@@ -28,16 +27,6 @@ ray.init()
 where = ray.remote(num_cpus=0, resources={sys.argv[1]: 1})(lambda: socket.gethostname())
 print("task ran on", ray.get(where.remote()))
 """
-
-
-@ray.remote(num_cpus=0)
-class Sentinel:
-    def host(self) -> str:
-        return socket.gethostname()
-
-
-def actor_name(resource: str) -> str:
-    return f"rayfleet-pool-{resource}"
 
 
 def job(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,35 +49,23 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def actor(args: argparse.Namespace) -> dict[str, Any]:
-    ray.init(address=args.address, namespace=NAMESPACE, log_to_driver=False)
-    Sentinel.options(  # type: ignore[attr-defined]
-        name=actor_name(args.resource), lifetime="detached", resources={args.resource: 1}
-    ).remote()
+def request(args: argparse.Namespace) -> dict[str, Any]:
+    ray.init(address=args.address, log_to_driver=False)
+    request_resources(bundles=[{args.resource: 1}] * args.count)
     ray.shutdown()
-    return {"ok": True}
-
-
-def actor_at(args: argparse.Namespace) -> dict[str, Any]:
-    ray.init(address=args.address, namespace=NAMESPACE, log_to_driver=False)
-    try:
-        host: Any = ray.get(
-            ray.get_actor(actor_name(args.resource)).host.remote(), timeout=args.timeout
-        )
-    finally:
-        ray.shutdown()
-    return {"host": str(host), "ok": True}
+    return {"requested": args.count, "ok": True}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, runs in (("job", job), ("actor", actor), ("actor-at", actor_at)):
+    for name, runs in (("job", job), ("request", request)):
         command = commands.add_parser(name)
         command.add_argument("--address", help="the GCS, host:port")
         command.add_argument("--dashboard", help="the dashboard, http://host:port")
         command.add_argument("--resource", required=True)
         command.add_argument("--timeout", type=float, default=300)
+        command.add_argument("--count", type=int, default=1)
         command.set_defaults(runs=runs)
     args = parser.parse_args()
     result = args.runs(args)
