@@ -55,14 +55,12 @@ def autoscaler_inventory_filter(
     layout: Mapping[str, Mapping[str, Any]],
     cluster: str,
     hostvars: Mapping[str, Any],
-    head_vars: Mapping[str, Any],
-    pool_vars: Mapping[str, Any],
-    default_user: str,
+    overrides: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """``overrides``: ``head`` and ``pool`` variables, and the ``user`` SSH defaults to."""
     pool = [name for name, node in layout.items() if node["cluster"] == cluster and node["pool"]]
-    return autoscaler_inventory(
-        layout, cluster, connection_vars(hostvars, pool, default_user), head_vars, pool_vars
-    )
+    connections = connection_vars(hostvars, pool, overrides["user"])
+    return autoscaler_inventory(layout, cluster, connections, overrides["head"], overrides["pool"])
 
 
 class FilterModule:

@@ -1,0 +1,222 @@
+"""Scale-up and scale-down latency of the pool autoscaler (issue 4's benchmark).
+
+Each run asks the autoscaler for one node of a pool type (pool_probe.py request, on the
+head; the request is what a pending task would create) and measures, on the machine's
+one monotonic clock (lab hosts are containers of this kernel):
+
+  scale_up_s    from the request to the pool host's node ALIVE in Ray
+  ray_start_s   Ray's own part of it: from systemd starting `ray start` on the pool
+                host to the node ALIVE
+  scale_down_s  from withdrawing the request to the host back in the pool (its node
+                gone from Ray, its unit stopped), which includes the idle timeout
+  leave_s       the provider's own part of the scale-down: from the autoscaler's
+                terminate call to the host free again (monitor.log on the head)
+
+warm: the pool type whose hosts have Ray installed ahead (ray_pool_preinstall);
+cold: the type whose host gets Ray installed by the join (wiped before each run).
+Target (warm): median scale_up_s at most 2 x median ray_start_s + one update interval.
+
+    make lab && .venv/bin/python bench/autoscaler_latency.py -i inventories/lab
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rayfleet.inventory import list_inventory
+from rayfleet.runner import run_module
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
+PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
+PYTHON_ON_HEAD = "/opt/ray/2.60.0/bin/python"
+STATE = "/var/lib/rayfleet/autoscaler/state.json"
+MONITOR_LOG = "/var/lib/ray/tmp/session_latest/logs/monitor.log"
+POLL_S = 0.2
+LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
+
+
+class Lab:
+    """The lab cluster as the inventory describes it, reached through ansible-runner."""
+
+    def __init__(self, inventory: Path) -> None:
+        self.inventory = inventory
+        listing = list_inventory(inventory)
+        hostvars = listing["_meta"]["hostvars"]
+        self.head = listing["ray_head"]["hosts"][0]
+        self.address = {name: vars_.get("ansible_host", name) for name, vars_ in hostvars.items()}
+        head_vars = hostvars[self.head]
+        self.gcs = f"{self.address[self.head]}:{head_vars.get('ray_gcs_port', 6379)}"
+        self.dashboard = (
+            f"http://{self.address[self.head]}:{head_vars.get('ray_dashboard_port', 8265)}"
+        )
+        self.update_interval_s = float(head_vars.get("ray_autoscaler_update_interval_s", 5))
+        self.idle_timeout_s = 60 * float(head_vars.get("ray_autoscaler_idle_timeout_minutes", 5))
+        self.pool_types = {
+            group: listing[group]["hosts"]
+            for group in listing.get("ray_pool", {}).get("children", [])
+        }
+        self.hostvars = hostvars
+
+    def command(self, host: str, command: str) -> str:
+        result = run_module("ansible.builtin.command", f"chdir=/ {command}", self.inventory, host)
+        return str(result[host]["stdout"])
+
+    def request(self, resource: str, count: int) -> float:
+        """Ask for ``count`` nodes offering ``resource``; the monotonic time of the ask."""
+        before = time.monotonic()
+        self.command(
+            self.head,
+            f"{PYTHON_ON_HEAD} {PROBE_ON_HEAD} request --address {self.gcs} "
+            f"--resource {resource} --count {count}",
+        )
+        # ray.init takes most of the command's time; the request is its last step.
+        return before + (time.monotonic() - before) * 0.9
+
+    def alive_ips(self) -> set[str]:
+        url = (
+            f"{self.dashboard}/api/v0/nodes?detail=false"
+            "&filter_keys=state&filter_predicates=%3D&filter_values=ALIVE"
+        )
+        with urllib.request.urlopen(url, timeout=5) as response:
+            nodes = json.load(response)["data"]["result"]["result"]
+        return {node["node_ip"] for node in nodes}
+
+    def pool_status(self, host: str) -> str:
+        state = json.loads(self.command(self.head, f"cat {STATE}"))
+        return str(state["hosts"].get(host, {}).get("status", "free"))
+
+    def unit_started(self, host: str) -> float:
+        value = self.command(
+            host, "systemctl show --value --property=ExecMainStartTimestampMonotonic ray"
+        )
+        return int(value) / 1e6
+
+    def leave_seconds(self, host: str) -> float:
+        """The last leave of ``host`` in the autoscaler's log: terminate call to host free."""
+        log = self.command(
+            self.head,
+            f"grep -e 'rayfleet: {host} (node' -e 'rayfleet: {host} is back' {MONITOR_LOG}",
+        )
+        times = [
+            datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            for line in log.splitlines()[-2:]
+            if (match := LOG_TIME.match(line))
+        ]
+        return round(times[1] - times[0], 3)
+
+
+def wait_until(what: Callable[[], bool], timeout_s: float) -> float:
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(POLL_S)
+    return time.monotonic()
+
+
+def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
+    resource = next(iter(lab.hostvars[host].get("ray_resources", {})))
+    ip = lab.address[host]
+    if cold:
+        lab.command(host, "rm -rf /opt/ray /var/cache/rayfleet")
+    requested = lab.request(resource, 1)
+    alive = wait_until(lambda: ip in lab.alive_ips(), 900)
+    ray_start = alive - lab.unit_started(host)
+    withdrawn = lab.request(resource, 0)
+    gone = wait_until(lambda: ip not in lab.alive_ips(), lab.idle_timeout_s + 300)
+    wait_until(lambda: lab.pool_status(host) == "free", 300)
+    freed = time.monotonic()
+    return {
+        "node_type": node_type,
+        "host": host,
+        "cold": cold,
+        "scale_up_s": round(alive - requested, 3),
+        "ray_start_s": round(ray_start, 3),
+        "node_gone_s": round(gone - withdrawn, 3),
+        "scale_down_s": round(freed - withdrawn, 3),
+        "leave_s": lab.leave_seconds(host),
+    }
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+        "min": round(min(values), 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser.add_argument("--warm-type", default="pool_warm")
+    parser.add_argument("--cold-type", default="pool_cold")
+    parser.add_argument("--warm-runs", type=int, default=5)
+    parser.add_argument("--cold-runs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    lab = Lab(args.inventory)
+    run_module(
+        "ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}", args.inventory, lab.head
+    )
+    runs: list[dict[str, Any]] = []
+    plan = [(args.warm_type, False)] * args.warm_runs + [(args.cold_type, True)] * args.cold_runs
+    for number, (node_type, cold) in enumerate(plan, start=1):
+        run = one_run(lab, node_type, lab.pool_types[node_type][0], cold)
+        runs.append(run)
+        print(f"run {number}: {json.dumps(run)}", flush=True)
+
+    def figures_of(is_cold: bool) -> dict[str, Any]:
+        chosen = [run for run in runs if run["cold"] is is_cold]
+        if not chosen:
+            return {}
+        return {
+            key: summary([run[key] for run in chosen])
+            for key in ("scale_up_s", "ray_start_s", "node_gone_s", "scale_down_s", "leave_s")
+        }
+
+    warm, cold_figures = figures_of(False), figures_of(True)
+    target = round(2 * warm["ray_start_s"]["median"] + lab.update_interval_s, 3)
+    figures = {
+        "benchmark": "autoscaler_latency",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inventory": str(args.inventory),
+        "update_interval_s": lab.update_interval_s,
+        "idle_timeout_s": lab.idle_timeout_s,
+        "runs": runs,
+        "warm": warm,
+        "cold": cold_figures,
+        "warm_target_scale_up_s": target,
+        "meets_target": warm["scale_up_s"]["median"] <= target,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "autoscaler_latency.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(
+        f"\nwarm scale-up median {warm['scale_up_s']['median']} s, Ray's worker start median "
+        f"{warm['ray_start_s']['median']} s, target <= {target} s: "
+        f"{'met' if figures['meets_target'] else 'missed'}; "
+        + (
+            f"cold scale-up median {cold_figures['scale_up_s']['median']} s; "
+            if cold_figures
+            else ""
+        )
+        + f"warm scale-down median {warm['scale_down_s']['median']} s "
+        f"(idle timeout {lab.idle_timeout_s:.0f} s, leave {warm['leave_s']['median']} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Inventory plugin: the pool hosts an autoscaling head has in its cluster now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin
+
+DOCUMENTATION = r"""
+name: pool_members
+short_description: The pool hosts an autoscaling head has in its cluster now
+description:
+  - Reads the members inventory that rayfleet's node provider writes on the head at every
+    change of the pool, over SSH (paramiko) or from a local copy, and adds its groups,
+    C(ray_pool_members) and each node type's group, with each member's
+    C(rayfleet_node_id).
+  - Use it beside the cluster's own inventory, so that C(site.yml) reaches autoscaled hosts, as in
+    C(ansible-playbook -i inventories/prod -i inventories/prod/members.rayfleet.yml ...).
+  - The configuration file's name must end in C(.rayfleet.yml) or C(.rayfleet.yaml).
+options:
+  plugin:
+    description: The name of this plugin.
+    required: true
+    choices: [rayfleet.cluster.pool_members]
+  head:
+    description: Address of the head to read the file from over SSH; empty reads O(path) locally.
+    type: str
+    default: ""
+  port:
+    description: SSH port of the head.
+    type: int
+    default: 22
+  user:
+    description: SSH user on the head (it must be able to read O(path)).
+    type: str
+    default: root
+  private_key_file:
+    description: SSH private key; unset uses the SSH agent and the default keys.
+    type: path
+  host_key_checking:
+    description:
+      - Refuse a head whose host key is not in the user's known_hosts.
+      - Turn it off only for throwaway hosts such as the lab's.
+    type: bool
+    default: true
+  path:
+    description: The members inventory on the head (or here, when O(head) is empty).
+    type: str
+    default: /var/lib/rayfleet/autoscaler/members.yml
+"""
+
+EXAMPLES = r"""
+# inventories/prod/members.rayfleet.yml
+plugin: rayfleet.cluster.pool_members
+head: 192.0.2.10
+user: deploy
+private_key_file: ~/.ssh/id_ed25519
+"""
+
+
+def member_groups(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Group name to host name to host variables, from a members inventory document."""
+    children = (document.get("all") or {}).get("children") or {}
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for group, body in children.items():
+        hosts = (body or {}).get("hosts") or {}
+        groups[str(group)] = {str(host): dict(variables or {}) for host, variables in hosts.items()}
+    return groups
+
+
+class InventoryModule(BaseInventoryPlugin):
+    NAME = "rayfleet.cluster.pool_members"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith((".rayfleet.yml", ".rayfleet.yaml"))
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        try:
+            document = yaml.safe_load(self._read_members()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise AnsibleParserError(f"rayfleet members inventory: {error}") from error
+        for group, hosts in member_groups(document).items():
+            self.inventory.add_group(group)
+            for host, variables in hosts.items():
+                self.inventory.add_host(host, group=group)
+                for name, value in variables.items():
+                    self.inventory.set_variable(host, name, value)
+
+    def _read_members(self) -> str:
+        head = self.get_option("head")
+        if not head:
+            return Path(self.get_option("path")).read_text()
+        # Imported here: only a remote read needs it.
+        import paramiko  # noqa: PLC0415
+
+        with paramiko.SSHClient() as client:
+            client.load_system_host_keys()
+            if not self.get_option("host_key_checking"):
+                client.set_missing_host_key_policy(paramiko.WarningPolicy())
+            client.connect(
+                head,
+                port=self.get_option("port"),
+                username=self.get_option("user"),
+                key_filename=self.get_option("private_key_file"),
+                timeout=10,
+            )
+            with client.open_sftp() as sftp, sftp.open(self.get_option("path")) as remote:
+                return str(remote.read().decode())
