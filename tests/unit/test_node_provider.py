@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -18,11 +19,17 @@ from ray.autoscaler.tags import (
     TAG_RAY_NODE_STATUS,
     TAG_RAY_USER_NODE_TYPE,
 )
+from ray.autoscaler.v2.instance_manager.config import FileConfigReader
+from ray.autoscaler.v2.instance_manager.node_provider import NodeProviderAdapter
+from ray.core.generated.instance_manager_pb2 import NodeKind  # type: ignore[attr-defined]
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import LEGACY_FIELDS
 from rayfleet.autoscaler import provider as provider_module
 from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome
 from rayfleet.autoscaler.provider import AnsibleNodeProvider
 from rayfleet.autoscaler.state import HostRecord, Status, encode
+
+T = TypeVar("T")
 
 
 class RecordingLauncher:
@@ -203,3 +210,48 @@ def test_a_new_autoscaler_rechecks_what_the_last_one_left(
     assert not provider.is_running("small-2-4")
     launcher.finish("small-2")
     assert provider.is_running("small-2-4")
+
+
+def test_autoscaler_v2_launches_and_terminates_through_rays_adapter(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path)
+    config = {
+        "cluster_name": "lab",
+        "max_workers": 3,
+        "head_node_type": "head",
+        "available_node_types": {
+            "head": {"node_config": {}, "resources": {}, "max_workers": 0},
+            "small": {"node_config": {}, "resources": {"CPU": 1, "small": 1}, "max_workers": 2},
+            "big": {"node_config": {}, "resources": {"CPU": 1, "big": 1}, "max_workers": 1},
+        },
+        "provider": provider_config(tmp_path / "state"),
+        **LEGACY_FIELDS,
+    }
+    config_file = tmp_path / "autoscaling.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    adapter = NodeProviderAdapter(provider, FileConfigReader(str(config_file)))
+
+    adapter.launch({"big": 1}, request_id="request-7")
+    instances = wait_for(adapter.get_non_terminated, lambda found: len(found) == 3)
+    [node] = [node for node in instances if node not in ("head", "cpu-1")]
+    assert instances["head"].node_kind == NodeKind.HEAD
+    assert (instances[node].node_type, instances[node].request_id) == ("big", "request-7")
+    assert not instances[node].is_running
+    launcher.finish("big-1")
+    assert adapter.get_non_terminated()[node].is_running
+
+    adapter.terminate([node], request_id="terminate-1")
+    wait_for(adapter.get_non_terminated, lambda found: node not in found)
+    assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
+    assert adapter.poll_errors() == []
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float = 10) -> T:
+    """What ``read`` returns once ``done`` holds for it; the adapter works in threads."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)

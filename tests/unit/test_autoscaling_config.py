@@ -1,0 +1,127 @@
+"""The autoscaler's files on the head: Ray accepts the config, v1 and v2 alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ray.autoscaler._private.util import prepare_config, validate_config
+from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
+    autoscaler_inventory,
+    autoscaling_config,
+)
+from rayfleet.autoscaler.settings import ProviderSettings
+
+COMMON = {"cluster": "lab", "head": "head", "autoscaling": True}
+LAYOUT: dict[str, dict[str, Any]] = {
+    "head": {**COMMON, "type": "head", "group": "head", "address": "10.0.0.10", "pool": False},
+    "cpu-1": {**COMMON, "type": "worker", "group": "cpu", "address": "10.0.0.11", "pool": False},
+    "cpu-2": {**COMMON, "type": "worker", "group": "cpu", "address": "10.0.0.12", "pool": False},
+    "gpu-1": {
+        **COMMON,
+        "type": "worker",
+        "group": "gpu_pool",
+        "address": "10.0.0.21",
+        "pool": True,
+        "vars": {
+            "ray_num_cpus": 8,
+            "ray_num_gpus": 1,
+            "ray_resources": {"a100": 1},
+            "ray_labels": {"example.com/gpu": "a100"},
+            "ray_max_workers": 5,
+        },
+    },
+    "gpu-2": {
+        **COMMON,
+        "type": "worker",
+        "group": "gpu_pool",
+        "address": "10.0.0.22",
+        "pool": True,
+        "vars": {"ray_num_cpus": 8, "ray_num_gpus": 1},
+    },
+    "other-head": {
+        **COMMON,
+        "cluster": "other",
+        "type": "head",
+        "group": "head",
+        "address": "10.0.9.1",
+        "pool": False,
+    },
+}
+OPTIONS = {
+    "upscaling_speed": "1.0",
+    "idle_timeout_minutes": 5,
+    "state_dir": "/var/lib/rayfleet/autoscaler",
+    "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+    "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
+    "quarantine_base_s": 60,
+    "quarantine_max_s": 3600,
+}
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    return autoscaling_config(LAYOUT, "lab", OPTIONS)
+
+
+def test_node_types_come_from_worker_groups(config: dict[str, Any]) -> None:
+    types = config["available_node_types"]
+    assert types["head"]["max_workers"] == 0
+    # Static hosts are pinned: never added, never removed.
+    assert (types["cpu"]["min_workers"], types["cpu"]["max_workers"]) == (2, 2)
+    # A pool type's bounds stop at its hosts; its resources are what its settings declare.
+    assert types["gpu_pool"] == {
+        "node_config": {},
+        "resources": {"CPU": 8, "GPU": 1, "a100": 1},
+        "labels": {"example.com/gpu": "a100"},
+        "min_workers": 0,
+        "max_workers": 2,
+    }
+    assert config["max_workers"] == 4
+    assert (config["upscaling_speed"], config["idle_timeout_minutes"]) == (1.0, 5.0)
+
+
+def test_provider_lists_this_clusters_nodes_only(config: dict[str, Any]) -> None:
+    settings = ProviderSettings.from_provider_config(config["provider"], "lab")
+    assert [(node.name, node.node_type, node.is_head) for node in settings.fixed] == [
+        ("head", "head", True),
+        ("cpu-1", "cpu", False),
+        ("cpu-2", "cpu", False),
+    ]
+    assert [(host.name, host.ip) for host in settings.pool] == [
+        ("gpu-1", "10.0.0.21"),
+        ("gpu-2", "10.0.0.22"),
+    ]
+    assert settings.quarantine.duration(2) == 120
+
+
+def test_ray_v1_accepts_the_config(config: dict[str, Any]) -> None:
+    validate_config(config)
+
+
+def test_ray_v2_accepts_the_config(config: dict[str, Any]) -> None:
+    v2 = AutoscalingConfig(prepare_config(config))
+    assert v2.disable_node_updaters()
+    assert set(v2.get_node_type_configs()) == {"head", "cpu", "gpu_pool"}
+    assert v2.get_node_type_configs()["gpu_pool"].resources["GPU"] == 1
+
+
+def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
+    inventory = autoscaler_inventory(
+        LAYOUT,
+        "lab",
+        {"gpu-1": {"ansible_host": "192.0.2.21", "ansible_user": "deploy"}},
+        {"ansible_connection": "local"},
+        {"ray_wheelhouse_dir": "/var/cache/rayfleet/wheelhouse"},
+    )
+    groups = inventory["all"]["children"]
+    assert groups["ray_head"]["hosts"] == {"head": {"ansible_connection": "local"}}
+    assert groups["ray_pool"]["children"] == {"gpu_pool": {}}
+    gpu_1 = groups["ray_workers"]["children"]["gpu_pool"]["hosts"]["gpu-1"]
+    assert gpu_1["ansible_host"] == "192.0.2.21"
+    assert gpu_1["ray_num_gpus"] == 1
+    assert gpu_1["ray_wheelhouse_dir"] == "/var/cache/rayfleet/wheelhouse"
+    # Static workers are not the provider's to run playbooks on.
+    assert "cpu" not in groups["ray_workers"]["children"]
