@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -34,24 +33,26 @@ def test_ansible_inventory_lists_the_members_by_group(repo_root: Path, tmp_path:
     )
     env = {name: value for name, value in os.environ.items() if not name.startswith("ANSIBLE_")}
     env["ANSIBLE_COLLECTIONS_PATH"] = str(repo_root / ".ansible" / "collections")
-    listing = json.loads(
+    listing = yaml.safe_load(
         subprocess.run(
-            [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(config), "--list"],
+            [
+                str(Path(sys.executable).with_name("ansible-inventory")),
+                *("-i", str(config), "--list", "--yaml"),
+            ],
             capture_output=True,
             check=True,
             text=True,
             env=env,
         ).stdout
     )
-    assert listing["ray_pool_members"]["hosts"] == ["small-1"]
-    assert listing["pool_small"]["hosts"] == ["small-1"]
-    assert "pool_big" not in listing
-    # Read from a file on the head: Ansible marks the values unsafe (never templated).
+    groups = listing["all"]["children"]
+    assert list(groups["ray_pool_members"]["hosts"]) == ["small-1"]
+    assert list(groups["pool_small"]["hosts"]) == ["small-1"]
+    assert "pool_big" not in groups
+    # The YAML listing shows a host's variables under one of its groups.
     hostvars = {
-        name: value["__ansible_unsafe"]
-        for name, value in listing["_meta"]["hostvars"]["small-1"].items()
+        name: value
+        for group in groups.values()
+        for name, value in (group["hosts"]["small-1"] or {}).items()
     }
-    assert hostvars == {
-        "rayfleet_node_id": "small-1-3",
-        "rayfleet_pool_status": "running",
-    }
+    assert hostvars == {"rayfleet_node_id": "small-1-3", "rayfleet_pool_status": "running"}

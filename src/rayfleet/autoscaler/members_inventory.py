@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from rayfleet.autoscaler.state import PoolHost, PoolState, members
+from rayfleet.autoscaler.settings import ProviderSettings
+from rayfleet.autoscaler.state import PoolHost, PoolState, members, write_atomically
 
 MEMBERS_GROUP = "ray_pool_members"
 HEADER = (
@@ -47,3 +48,9 @@ def members_inventory(state: PoolState, pool: Sequence[PoolHost]) -> dict[str, A
 def render(state: PoolState, pool: Sequence[PoolHost], cluster: str) -> str:
     body = yaml.safe_dump(members_inventory(state, pool), default_flow_style=False, sort_keys=True)
     return HEADER.format(cluster=cluster) + body
+
+
+def write(settings: ProviderSettings, state: PoolState) -> None:
+    """Replace the members file; readable by all, like any inventory."""
+    text = render(state, settings.pool, settings.cluster)
+    write_atomically(settings.members_file, text, mode=0o644)

@@ -49,7 +49,6 @@ from rayfleet.autoscaler.state import (
     members,
     set_tags,
     unfinished,
-    write_atomically,
 )
 
 logger = logging.getLogger(__name__)
@@ -66,7 +65,10 @@ class AnsibleNodeProvider(NodeProvider):
         self.settings = ProviderSettings.from_provider_config(provider_config, cluster_name)
         self._fixed = {node.name: node for node in self.settings.fixed}
         self._pool = {host.name: host for host in self.settings.pool}
-        self.store = StateStore(self.settings.state_dir, on_change=self._write_members)
+        self.store = StateStore(
+            self.settings.state_dir,
+            on_change=lambda state: members_inventory.write(self.settings, state),
+        )
         with _LAUNCHERS_LOCK:
             self.launcher = _LAUNCHERS.setdefault(
                 self.settings.state_dir, PlaybookLauncher(self.settings)
@@ -230,10 +232,6 @@ class AnsibleNodeProvider(NodeProvider):
             TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE if running else STATUS_SETTING_UP,
             TAG_RAY_NODE_NAME: host,
         }
-
-    def _write_members(self, state: PoolState) -> None:
-        text = members_inventory.render(state, self.settings.pool, self.settings.cluster)
-        write_atomically(self.settings.members_file, text, mode=0o644)
 
 
 def _restart_unfinished(
