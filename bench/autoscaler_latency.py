@@ -24,14 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from figures import summary, write_figures
 
 from rayfleet.inventory import list_inventory
 from rayfleet.runner import run_module
@@ -149,14 +150,6 @@ def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
     }
 
 
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": round(statistics.median(values), 3),
-        "max": round(max(values), 3),
-        "min": round(min(values), 3),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
@@ -189,20 +182,20 @@ def main() -> int:
 
     warm, cold_figures = figures_of(False), figures_of(True)
     target = round(2 * warm["ray_start_s"]["median"] + lab.update_interval_s, 3)
-    figures = {
-        "benchmark": "autoscaler_latency",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inventory": str(args.inventory),
-        "update_interval_s": lab.update_interval_s,
-        "idle_timeout_s": lab.idle_timeout_s,
-        "runs": runs,
-        "warm": warm,
-        "cold": cold_figures,
-        "warm_target_scale_up_s": target,
-        "meets_target": warm["scale_up_s"]["median"] <= target,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "autoscaler_latency.json").write_text(json.dumps(figures, indent=2) + "\n")
+    figures = write_figures(
+        args.out,
+        "autoscaler_latency",
+        {
+            "inventory": str(args.inventory),
+            "update_interval_s": lab.update_interval_s,
+            "idle_timeout_s": lab.idle_timeout_s,
+            "runs": runs,
+            "warm": warm,
+            "cold": cold_figures,
+            "warm_target_scale_up_s": target,
+            "meets_target": warm["scale_up_s"]["median"] <= target,
+        },
+    )
     print(
         f"\nwarm scale-up median {warm['scale_up_s']['median']} s, Ray's worker start median "
         f"{warm['ray_start_s']['median']} s, target <= {target} s: "

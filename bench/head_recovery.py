@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from figures import summary, write_figures
 
 from rayfleet.inventory import list_inventory
 from rayfleet.runner import run_module
@@ -41,14 +41,6 @@ def head_of(inventory: Path) -> tuple[str, str]:
     hostvars = listing["_meta"]["hostvars"][head]
     address = hostvars.get("ray_node_ip", hostvars.get("ansible_host", head))
     return head, f"{address}:{hostvars.get('ray_gcs_port', 6379)}"
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {
-        "median": round(statistics.median(values), 3),
-        "max": round(max(values), 3),
-        "min": round(min(values), 3),
-    }
 
 
 def main() -> int:
@@ -77,19 +69,19 @@ def main() -> int:
     recovery = summary([run["recovery_s"] for run in runs])
     head_start = summary([run["head_start_s"] for run in runs])
     overhead = round(recovery["median"] - head_start["median"], 3)
-    figures = {
-        "benchmark": "head_recovery",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inventory": str(args.inventory),
-        "runs": runs,
-        "recovery_s": recovery,
-        "head_start_s": head_start,
-        "median_overhead_s": overhead,
-        "target_overhead_s": TARGET_OVERHEAD_S,
-        "meets_target": overhead <= TARGET_OVERHEAD_S,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "head_recovery.json").write_text(json.dumps(figures, indent=2) + "\n")
+    figures = write_figures(
+        args.out,
+        "head_recovery",
+        {
+            "inventory": str(args.inventory),
+            "runs": runs,
+            "recovery_s": recovery,
+            "head_start_s": head_start,
+            "median_overhead_s": overhead,
+            "target_overhead_s": TARGET_OVERHEAD_S,
+            "meets_target": overhead <= TARGET_OVERHEAD_S,
+        },
+    )
     print(
         f"\n{len(runs)} runs: recovery median {recovery['median']} s (max {recovery['max']} s); "
         f"Ray's head start median {head_start['median']} s (max {head_start['max']} s); "

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
@@ -152,19 +152,16 @@ def mark_failed(
     state: PoolState, name: str, error: str, now: float, policy: QuarantinePolicy
 ) -> PoolState:
     """A launch or a leave failed: the host sits out its backoff, then is tried again."""
-    record = state.get(name, HostRecord())
-    failures = record.failures + 1
-    return {
-        **state,
-        name: HostRecord(
-            status=Status.QUARANTINED,
-            allocations=record.allocations,
-            failures=failures,
-            quarantined_until=now + policy.duration(failures),
-            last_error=error,
-            changed_at=now,
-        ),
-    }
+    failures = state.get(name, HostRecord()).failures + 1
+    return _out_of_cluster(
+        state,
+        name,
+        now,
+        status=Status.QUARANTINED,
+        failures=failures,
+        quarantined_until=now + policy.duration(failures),
+        last_error=error,
+    )
 
 
 def mark_terminating(state: PoolState, name: str, now: float) -> PoolState:
@@ -173,17 +170,15 @@ def mark_terminating(state: PoolState, name: str, now: float) -> PoolState:
 
 
 def mark_free(state: PoolState, name: str, now: float) -> PoolState:
-    """The host left the cluster cleanly; quarantine history is kept for the ordering."""
-    record = state.get(name, HostRecord())
-    return {
-        **state,
-        name: HostRecord(
-            status=Status.FREE,
-            allocations=record.allocations,
-            failures=record.failures,
-            changed_at=now,
-        ),
-    }
+    """The host left the cluster cleanly; its failure count is kept for the ordering."""
+    failures = state.get(name, HostRecord()).failures
+    return _out_of_cluster(state, name, now, status=Status.FREE, failures=failures)
+
+
+def _out_of_cluster(state: PoolState, name: str, now: float, **fields: Any) -> PoolState:
+    """A fresh record (no node id, no tags) that keeps counting the host's allocations."""
+    allocations = state.get(name, HostRecord()).allocations
+    return {**state, name: HostRecord(allocations=allocations, changed_at=now, **fields)}
 
 
 def set_tags(state: PoolState, name: str, tags: Mapping[str, str]) -> PoolState:
