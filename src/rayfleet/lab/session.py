@@ -83,6 +83,8 @@ def lab_up(inventory: Path) -> int:
         f"From another machine: ssh -L {DASHBOARD_PORT}:{lab.head.address}:{DASHBOARD_PORT} "
         f"root@<this machine>, then open http://localhost:{DASHBOARD_PORT}\n"
         f"Submit jobs: ray job submit --address {dashboard} -- python -c 'import ray; ray.init()'\n"
+        "Autoscaling: a task that needs {'pool_warm': 1} or {'pool_cold': 1} brings pool-1 or\n"
+        "pool-2 in; a minute idle sends it back (/var/lib/rayfleet/autoscaler/ on the head).\n"
         f"Remove the lab: make lab-down"
     )
     return rc
