@@ -133,22 +133,27 @@ def test_a_launch_is_pending_until_the_join_playbook_succeeds(
     assert members_file(tmp_path)["small"]["hosts"] == {"small-1": {}}
 
 
-def test_a_failed_host_is_quarantined_and_the_next_request_gets_another(
+def test_a_failed_host_is_quarantined_and_another_takes_over_its_launch(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
     provider = make_provider(tmp_path)
     [node] = launch(provider, "small")
     launcher.finish("small-1", "join.yml failed: unreachable")
     assert provider.is_terminated(node)
-    assert node not in provider.non_terminated_nodes({})
     record = provider.store.read()["small-1"]
     assert (record.status, record.last_error) == (
         Status.QUARANTINED,
         "join.yml failed: unreachable",
     )
-    launch(provider, "small")
+    # The same request goes on with small-2, without waiting for the autoscaler.
     assert launcher.runs[-1] == (JOIN_PLAYBOOK, "small-2")
+    [replacement] = provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"})
+    assert provider.node_tags(replacement)[TAG_RAY_LAUNCH_REQUEST] == "request-1"
     assert launch(provider, "small") == []
+    # With no host left to take over, the launch just ends.
+    launcher.finish("small-2", "join.yml failed: rc 2")
+    assert provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"}) == []
+    assert len(launcher.runs) == 2
 
 
 def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(

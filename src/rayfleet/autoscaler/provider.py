@@ -155,21 +155,27 @@ class AnsibleNodeProvider(NodeProvider):
     def _joined(self, host: str, error: str | None) -> None:
         now = time.time()
 
-        def transition(state: PoolState) -> tuple[PoolState, Status | None]:
+        def transition(state: PoolState) -> tuple[PoolState, tuple[Status | None, list[str]]]:
             record = state.get(host)
             if record is None or record.status is not Status.LAUNCHING:
-                return state, record.status if record else None
+                return state, (record.status if record else None, [])
             if error is None:
-                return mark_running(state, host, now), Status.RUNNING
-            return mark_failed(
-                state, host, error, now, self.settings.quarantine
-            ), Status.QUARANTINED
+                return mark_running(state, host, now), (Status.RUNNING, [])
+            # Another free host of the type takes over the launch at once, under the same
+            # request: autoscaler v2 sees a failure only as a node that never shows up.
+            failed = mark_failed(state, host, error, now, self.settings.quarantine)
+            request = LaunchRequest(self._pool[host].node_type, 1, record.tags)
+            replaced, chosen = allocate(failed, self.settings.pool, request, now)
+            return replaced, (Status.QUARANTINED, chosen)
 
-        status = self.store.change(transition)
+        status, replacements = self.store.change(transition)
         if status is Status.TERMINATING:
             self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
         elif status is Status.QUARANTINED:
             logger.warning("rayfleet: %s quarantined: %s", host, error)
+        for replacement in replacements:
+            logger.info("rayfleet: %s takes over the launch of %s", replacement, host)
+            self.launcher.start(JOIN_PLAYBOOK, replacement, self._joined)
 
     def _left(self, host: str, error: str | None) -> None:
         now = time.time()
