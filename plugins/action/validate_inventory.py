@@ -31,6 +31,14 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     check_inventory,
     cluster_layout,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
+    MONITORING_GROUP,
+    ExporterHost,
+    MonitoringServer,
+    RedisExporter,
+    monitoring_layout,
+    monitoring_problems,
+)
 
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 ROLES_WITH_RAY_VARS = ("ray",)
@@ -75,15 +83,73 @@ class ActionModule(ActionBase):
         for warning in warnings:
             self._display.warning(warning)
         if problems:
-            result["failed"] = True
-            result["problems"] = [str(problem) for problem in problems]
-            result["msg"] = "The inventory has {} problem(s); nothing was changed:\n{}".format(
-                len(problems), "\n".join(result["problems"])
-            )
-            return result
+            return self._failed(result, problems)
+        layout = cluster_layout(hosts, defaults, redis_hosts)
+        monitoring_group = sorted(groups.get(MONITORING_GROUP, []))
+        problems = [Problem(*problem) for problem in monitoring_problems(layout, monitoring_group)]
+        if problems:
+            return self._failed(result, problems)
         result["changed"] = False
-        result["ansible_facts"] = {"rayfleet_nodes": cluster_layout(hosts, defaults, redis_hosts)}
+        result["ansible_facts"] = {
+            "rayfleet_nodes": layout,
+            "rayfleet_monitoring": self._monitoring(task_vars, hosts, monitoring_group, layout),
+        }
         return result
+
+    def _failed(self, result: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+        result["failed"] = True
+        result["problems"] = [str(problem) for problem in problems]
+        result["msg"] = "The inventory has {} problem(s); nothing was changed:\n{}".format(
+            len(problems), "\n".join(result["problems"])
+        )
+        return result
+
+    def _monitoring(
+        self,
+        task_vars: dict[str, Any],
+        hosts: list[HostInput],
+        monitoring_group: list[str],
+        layout: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Where each exporter, Prometheus and Grafana listens, and what each Prometheus scrapes."""
+        hostvars = task_vars["hostvars"]
+        ray_addresses = {host.name: host.address for host in hosts}
+        redis_names = task_vars["groups"].get(REDIS_GROUP, [])
+
+        def address(name: str, variable: str) -> str:
+            chosen = self._templated(hostvars[name], variable) or ray_addresses.get(name)
+            return _address(name, hostvars[name], chosen)
+
+        def setting(name: str, role: str, variable: str) -> Any:
+            value = self._templated(hostvars[name], variable)
+            return role_argument_spec(role)[variable]["default"] if value is None else value
+
+        exporters = {
+            name: ExporterHost(
+                name,
+                address(name, "node_exporter_listen_address"),
+                setting(name, "node_exporter", "node_exporter_port"),
+            )
+            for name in {*ray_addresses, *redis_names, *monitoring_group}
+        }
+        redis_exporters = [
+            RedisExporter(
+                name,
+                address(name, "redis_bind_address"),
+                setting(name, "redis", "redis_exporter_port"),
+            )
+            for name in redis_names
+        ]
+        servers = {
+            name: MonitoringServer(
+                name,
+                address(name, "prometheus_listen_address"),
+                setting(name, "prometheus", "prometheus_port"),
+                setting(name, "grafana", "grafana_port"),
+            )
+            for name in {*monitoring_group, *(node["head"] for node in layout.values())}
+        }
+        return monitoring_layout(layout, exporters, redis_exporters, servers, monitoring_group)
 
     def _child_group_names(self, task_vars: dict[str, Any]) -> tuple[set[str], set[str]]:
         """Names of the child groups of ray_workers (worker groups) and of ray_pool.

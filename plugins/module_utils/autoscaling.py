@@ -124,6 +124,8 @@ def autoscaling_config(
                 "inventory": str(options["inventory"]),
                 "quarantine_base_s": float(options["quarantine_base_s"]),
                 "quarantine_max_s": float(options["quarantine_max_s"]),
+                # Where the members' scrape targets go, when the cluster is monitored.
+                **({"prometheus": options["prometheus"]} if options.get("prometheus") else {}),
                 "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head]["address"]},
                 "static": [
                     {"name": name, "node_type": node["group"], "ip": node["address"]}

@@ -485,6 +485,8 @@ def cluster_layout(
 ) -> dict[str, dict[str, Any]]:
     """Each node's cluster, type, worker group, head, the head's addresses and GCS storage.
 
+    Also whether the cluster is monitored, and where each node exports Ray's metrics.
+
     Pool hosts are marked, and those not in the cluster now are ``spare``: plays leave
     them alone. Pool hosts and autoscaling heads carry their ``ray_*`` settings, which the
     head passes on to the autoscaler's own inventory.
@@ -508,6 +510,8 @@ def cluster_layout(
             "redis_address": redis_address_of(settings, redis_hosts) if storage == "redis" else "",
             "external_redis": "",
             "autoscaling": bool(settings["ray_autoscaling"]),
+            "monitoring": bool(settings["ray_monitoring"]),
+            "temp_dir": str(settings["ray_temp_dir"]),
         }
         # A Redis outside the inventory: the validate play checks the head reaches it.
         external = storage == "redis" and bool(settings["ray_redis_address"])
@@ -516,6 +520,8 @@ def cluster_layout(
             "type": "head",
             "group": "head",
             "address": head.address,
+            "metrics_port": settings["ray_metrics_export_port"],
+            "agent_port": settings["ray_dashboard_agent_listen_port"],
             "external_redis": common["redis_address"] if external else "",
             "pool": False,
             "spare": False,
@@ -527,6 +533,8 @@ def cluster_layout(
                 "type": "worker",
                 "group": worker.worker_groups[0],
                 "address": worker.address,
+                "metrics_port": effective_vars(worker, defaults)["ray_metrics_export_port"],
+                "agent_port": effective_vars(worker, defaults)["ray_dashboard_agent_listen_port"],
                 "pool": worker.pool_group,
                 "spare": worker.pool_group and not worker.member,
                 **({"vars": dict(worker.user_vars)} if worker.pool_group else {}),

@@ -98,6 +98,10 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "redis_address": "",
         "external_redis": "",
         "autoscaling": False,
+        "monitoring": True,
+        "temp_dir": "/var/lib/ray/tmp",
+        "metrics_port": 8090,
+        "agent_port": 52365,
         "pool": False,
         "spare": False,
     }

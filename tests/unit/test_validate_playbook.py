@@ -104,6 +104,10 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "redis_address": "",
         "external_redis": "",
         "autoscaling": False,
+        "monitoring": True,
+        "temp_dir": "/var/lib/ray/tmp",
+        "metrics_port": 8090,
+        "agent_port": 52365,
         "pool": False,
         "spare": False,
     }
@@ -115,6 +119,39 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "cpu-1": {**common, "type": "worker", "group": "cpu"},
         "gpu-1": {**common, "type": "worker", "group": "gpu"},
     }
+
+
+def test_the_head_monitors_its_cluster(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    inventory["ray_workers"]["children"]["gpu"]["hosts"]["gpu-1"]["node_exporter_port"] = 9200
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml", "-v")
+    assert run.returncode == 0, run.output
+    monitoring = task_result(run.output, "head-1")["ansible_facts"]["rayfleet_monitoring"]
+    assert list(monitoring["servers"]) == ["head-1"]
+    assert monitoring["clusters"]["rayfleet"]["prometheus_url"] == f"http://{HEAD_IP}:9090"
+    assert monitoring["clusters"]["rayfleet"]["grafana_url"] == f"http://{HEAD_IP}:3000"
+    targets = monitoring["servers"]["head-1"]["targets"]
+    ray = {group["labels"]["host"]: group for group in targets["ray"]}
+    node = {group["labels"]["host"]: group for group in targets["node"]}
+    assert sorted(ray) == sorted(node) == ["cpu-1", "gpu-1", "head-1"]
+    assert ray["head-1"]["targets"] == [f"{HEAD_IP}:8090"]
+    assert ray["gpu-1"]["labels"] == {
+        "host": "gpu-1",
+        "ray_io_cluster": "rayfleet",
+        "ray_node_type": "gpu",
+    }
+    # The variable a host sets is where Prometheus looks for its exporter.
+    assert node["gpu-1"]["targets"][0].endswith(":9200")
+    assert node["head-1"]["targets"] == [f"{HEAD_IP}:9100"]
+
+
+def test_a_second_monitoring_host_is_refused(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    inventory["monitoring"] = {"hosts": {"mon-1": {}, "mon-2": {}}}
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml")
+    assert run.returncode != 0
+    assert "mon-2: monitoring: the monitoring group has 2 hosts (mon-1, mon-2)" in run.output
+    assert "Fix: keep one host in the monitoring group" in run.output
 
 
 def test_unknown_variable_only_warns(repo_root: Path, tmp_path: Path) -> None:

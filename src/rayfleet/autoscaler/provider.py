@@ -31,7 +31,7 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from rayfleet.autoscaler import members_inventory
+from rayfleet.autoscaler import membership
 from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, PlaybookLauncher
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
@@ -67,13 +67,15 @@ class AnsibleNodeProvider(NodeProvider):
         self._pool = {host.name: host for host in self.settings.pool}
         self.store = StateStore(
             self.settings.state_dir,
-            on_change=lambda state: members_inventory.write(self.settings, state),
+            on_change=lambda state: membership.publish(self.settings, state),
         )
         with _LAUNCHERS_LOCK:
             self.launcher = _LAUNCHERS.setdefault(
                 self.settings.state_dir, PlaybookLauncher(self.settings)
             )
         self._reconcile()
+        # The files may predate this head's settings (monitoring turned on, say).
+        membership.publish(self.settings, self.store.read())
 
     # --- What Ray reads (v2 calls these from several threads at once) -------------
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from rayfleet.autoscaler import members_inventory
+from rayfleet.autoscaler import membership
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
     MEMBER_STATUSES,
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return updated, state
 
     store = StateStore(
-        settings.state_dir, on_change=lambda state: members_inventory.write(settings, state)
+        settings.state_dir, on_change=lambda state: membership.publish(settings, state)
     )
     before = store.change(transition)
     after = store.read()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,12 @@ class ProviderSettings:
     fixed: tuple[FixedNode, ...]
     pool: tuple[PoolHost, ...]
     quarantine: QuarantinePolicy
+    # Where the members' Prometheus targets go (None: the cluster is not monitored), and
+    # each pool host's target group per scrape job.
+    prometheus_dir: Path | None = None
+    prometheus_targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Jobs whose file is written even with no member, so Prometheus drops the last one.
+    prometheus_jobs: tuple[str, ...] = ("ray", "node")
 
     @property
     def members_file(self) -> Path:
@@ -46,6 +52,7 @@ class ProviderSettings:
             FixedNode(name=node["name"], node_type=node["node_type"], ip=node["ip"], is_head=False)
             for node in section.get("static", [])
         ]
+        prometheus = section.get("prometheus")
         head = section["head"]
         fixed.insert(0, FixedNode(head["name"], head["node_type"], head["ip"], is_head=True))
         return cls(
@@ -58,6 +65,8 @@ class ProviderSettings:
                 PoolHost(name=host["name"], node_type=host["node_type"], ip=host["ip"])
                 for host in section["pool"]
             ),
+            prometheus_dir=Path(prometheus["dir"]) if prometheus else None,
+            prometheus_targets=prometheus["targets"] if prometheus else {},
             quarantine=QuarantinePolicy(
                 base_s=float(section.get("quarantine_base_s", QuarantinePolicy.base_s)),
                 maximum_s=float(section.get("quarantine_max_s", QuarantinePolicy.maximum_s)),

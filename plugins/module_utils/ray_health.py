@@ -1,0 +1,214 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Health of a Ray cluster from what its head, nodes and Redis answer: probes and verdicts.
+
+The verdicts are pure functions of the probes' results, so pytest checks them directly; the
+probes speak HTTP and Redis's protocol with the standard library, so the module needs no
+package on the host that runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GCS_HEALTH_PATH = "/api/gcs_healthz"
+RAYLET_HEALTH_PATH = "/api/local_raylet_healthz"
+NODES_PATH = "/api/v0/nodes?detail=false&limit=10000"
+# Ray's gauge of how late each asio event loop runs its handlers, per loop.
+EVENT_LOOP_LAG_METRIC = "ray_io_context_event_loop_lag_ms"
+GCS_COMPONENT = 'Component="gcs_server"'
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request: whether it got the expected answer, what it said, and how long it took."""
+
+    ok: bool
+    detail: str
+    seconds: float = 0.0
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class ExpectedNode:
+    name: str
+    address: str
+    agent_port: int
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    name: str
+    address: str
+    problems: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def line(self) -> str:
+        verdict = "healthy" if self.healthy else "UNHEALTHY"
+        return f"{self.name} ({self.address}): {verdict}: " + "; ".join(
+            [*self.problems, *self.notes]
+        )
+
+
+def http_get(url: str, timeout: float) -> Probe:
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = response.read().decode("utf-8", "replace")
+            return Probe(True, f"HTTP {response.status}", time.monotonic() - start, body)
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode("utf-8", "replace").strip()[:200]
+        return Probe(False, f"HTTP {error.code} {detail}".strip(), time.monotonic() - start)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return Probe(False, str(reason), time.monotonic() - start)
+
+
+def redis_ping(address: str, port: int, password: str, timeout: float) -> Probe:
+    """AUTH (when there is a password) and PING, in Redis's own protocol."""
+    commands = [["AUTH", password]] if password else []
+    commands.append(["PING"])
+    request = b"".join(
+        b"*%d\r\n" % len(command)
+        + b"".join(b"$%d\r\n%s\r\n" % (len(part.encode()), part.encode()) for part in command)
+        for command in commands
+    )
+    start = time.monotonic()
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as connection:
+            connection.sendall(request)
+            answer = b""
+            while answer.count(b"\r\n") < len(commands):
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError as error:
+        return Probe(False, str(error), time.monotonic() - start)
+    replies = answer.decode("utf-8", "replace").split("\r\n")
+    if replies[-2:-1] == ["+PONG"] and all(reply.startswith("+") for reply in replies[:-1]):
+        return Probe(True, "PONG", time.monotonic() - start)
+    errors = [reply for reply in replies if reply.startswith("-")]
+    return Probe(False, errors[0][1:] if errors else "no PONG", time.monotonic() - start)
+
+
+def gcs_event_loop_lag_ms(metrics: str) -> float | None:
+    """The largest lag of the GCS's event loops in Prometheus text, or None if not exported."""
+    lags = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith(EVENT_LOOP_LAG_METRIC + "{") and GCS_COMPONENT in line
+    ]
+    return max(lags) if lags else None
+
+
+def node_states(nodes_body: str) -> dict[str, str]:
+    """Node IP to state (ALIVE or DEAD; ALIVE wins) from the state API's node list."""
+    states: dict[str, str] = {}
+    for node in json.loads(nodes_body)["data"]["result"]["result"]:
+        ip = node["node_ip"]
+        if states.get(ip) != "ALIVE":
+            states[ip] = node["state"]
+    return states
+
+
+@dataclass(frozen=True)
+class HeadProbes:
+    gcs: Probe
+    nodes: Probe
+    metrics: Probe
+
+
+def head_health(
+    probes: HeadProbes,
+    max_dashboard_latency_ms: float,
+    max_event_loop_lag_ms: float,
+) -> tuple[str, ...]:
+    """The cluster-wide problems the head answers for: GCS, dashboard API, event loop."""
+    problems: list[str] = []
+    if not probes.gcs.ok or probes.gcs.body.strip() != "success":
+        problems.append(f"GCS: {probes.gcs.detail} {probes.gcs.body.strip()[:200]}".strip())
+    latency_ms = probes.nodes.seconds * 1000
+    if not probes.nodes.ok:
+        problems.append(f"dashboard API: {probes.nodes.detail}")
+    elif latency_ms > max_dashboard_latency_ms:
+        problems.append(
+            f"dashboard API: {latency_ms:.0f} ms (more than {max_dashboard_latency_ms:.0f} ms)"
+        )
+    lag = gcs_event_loop_lag_ms(probes.metrics.body) if probes.metrics.ok else None
+    if lag is None:
+        problems.append(f"GCS event loop lag: not exported ({probes.metrics.detail})")
+    elif lag > max_event_loop_lag_ms:
+        problems.append(
+            f"GCS event loop lag: {lag:.0f} ms (more than {max_event_loop_lag_ms:.0f} ms)"
+        )
+    return tuple(problems)
+
+
+def cluster_health(
+    head: ExpectedNode,
+    nodes: Sequence[ExpectedNode],
+    head_probes: HeadProbes,
+    probe_raylet: Callable[[str, int], Probe],
+    limits: Mapping[str, float],
+) -> list[NodeHealth]:
+    """One verdict per node: the inventory's nodes, then nodes Ray has that it does not list."""
+    head_problems = head_health(
+        head_probes,
+        limits["max_dashboard_latency_ms"],
+        limits["max_event_loop_lag_ms"],
+    )
+    states = node_states(head_probes.nodes.body) if head_probes.nodes.ok else {}
+    known = {node.address for node in nodes}
+    extra = [
+        ExpectedNode(f"(not in the inventory) {ip}", ip, head.agent_port)
+        for ip, state in sorted(states.items())
+        if state == "ALIVE" and ip not in known
+    ]
+    verdicts: list[NodeHealth] = []
+    for node in [*nodes, *extra]:
+        raylet = probe_raylet(node.address, node.agent_port)
+        problems: list[str] = []
+        if not raylet.ok or raylet.body.strip() != "success":
+            problems.append(f"raylet: {raylet.detail} {raylet.body.strip()[:200]}".strip())
+        state = states.get(node.address, "unknown to the GCS")
+        if head_probes.nodes.ok and state != "ALIVE":
+            problems.append(f"Ray node state: {state}")
+        notes = [f"raylet ok, {state}"] if not problems else []
+        if node.name == head.name:
+            problems += head_problems
+            lag = gcs_event_loop_lag_ms(head_probes.metrics.body)
+            notes += [
+                f"dashboard API {head_probes.nodes.seconds * 1000:.0f} ms",
+                f"GCS event loop lag {lag:.0f} ms" if lag is not None else "",
+            ]
+        verdicts.append(
+            NodeHealth(node.name, node.address, tuple(problems), tuple(n for n in notes if n))
+        )
+    return verdicts
+
+
+def redis_health(name: str, address: str, probe: Probe) -> NodeHealth:
+    if probe.ok:
+        return NodeHealth(name, address, (), (f"PING {probe.seconds * 1000:.0f} ms",))
+    return NodeHealth(name, address, (f"Redis: {probe.detail}",))
+
+
+def as_result(verdicts: Sequence[NodeHealth]) -> dict[str, Any]:
+    unhealthy = [verdict for verdict in verdicts if not verdict.healthy]
+    return {
+        "healthy": not unhealthy,
+        "lines": [verdict.line() for verdict in verdicts],
+        "unhealthy": [verdict.name for verdict in unhealthy],
+    }

@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Check a Ray cluster's health: GCS, every raylet, dashboard API, GCS event loop, Redis."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ray_health
+short_description: Check a Ray cluster's GCS, raylets, dashboard API and Redis, one line per node
+version_added: "0.4.0"
+description:
+  - Asks the head's dashboard whether the GCS is healthy (C(/api/gcs_healthz)) and times its state
+    API's node list, reads the GCS's event-loop lag from the head's metrics
+    (C(ray_io_context_event_loop_lag_ms)), asks each node's agent whether its raylet is healthy
+    (C(/api/local_raylet_healthz)) and compares with the node's state in the GCS, and sends Redis
+    a PING.
+  - Nodes Ray has that O(nodes) does not list (pool hosts the autoscaler added) are checked too.
+  - Fails, naming every unhealthy node, when anything is unhealthy; RV(lines) holds one line per
+    node either way.
+  - Only reads; needs nothing but Python's standard library.
+options:
+  dashboard_url:
+    description: The head's dashboard, C(http://host:port).
+    type: str
+    required: true
+  metrics_url:
+    description: The head's metrics export endpoint, C(http://host:port/metrics).
+    type: str
+    required: true
+  head:
+    description: Name of the head in O(nodes).
+    type: str
+    required: true
+  nodes:
+    description:
+      - The cluster's nodes, the head among them, by inventory name; each a mapping with the node's
+        Ray C(address) and C(agent_port) (its C(ray_dashboard_agent_listen_port)), as in the
+        C(rayfleet_nodes) layout of the validate play. Other keys are ignored.
+    type: dict
+    required: true
+  redis:
+    description: The Redis that keeps the GCS state, if any.
+    type: dict
+    suboptions:
+      name:
+        description: Name to report it under.
+        type: str
+        required: true
+      address:
+        description: C(host:port).
+        type: str
+        required: true
+      password:
+        description: Its password.
+        type: str
+        default: ""
+        no_log: true
+  max_dashboard_latency_ms:
+    description: The dashboard API is unhealthy above this.
+    type: float
+    default: 2000
+  max_event_loop_lag_ms:
+    description: The GCS is unhealthy when an event loop lags more than this.
+    type: float
+    default: 1000
+  timeout:
+    description: Seconds each request may take.
+    type: float
+    default: 5
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - rayfleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Check cluster ml-prod
+  rayfleet.cluster.ray_health:
+    dashboard_url: http://10.0.0.10:8265
+    metrics_url: http://10.0.0.10:8090/metrics
+    head: head-1
+    nodes:
+      head-1: {address: 10.0.0.10, agent_port: 52365}
+      cpu-1: {address: 10.0.0.11, agent_port: 52365}
+    redis: {name: redis-1, address: "10.0.0.20:6379", password: "{{ redis_password }}"}
+  register: health
+"""
+
+RETURN = r"""
+lines:
+  description: One line per node and for Redis - name, address, healthy or UNHEALTHY, and why.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "cpu-1 (10.0.0.11): UNHEALTHY: raylet: [Errno 111] Connection refused; Ray node state: DEAD"
+healthy:
+  description: Whether everything is healthy.
+  returned: always
+  type: bool
+unhealthy:
+  description: Names of the unhealthy nodes (and Redis).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
+    join_address,
+    split_address,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
+    GCS_HEALTH_PATH,
+    NODES_PATH,
+    RAYLET_HEALTH_PATH,
+    ExpectedNode,
+    HeadProbes,
+    Probe,
+    as_result,
+    cluster_health,
+    http_get,
+    redis_health,
+    redis_ping,
+)
+
+
+def main() -> None:
+    redis_spec = {
+        "name": {"type": "str", "required": True},
+        "address": {"type": "str", "required": True},
+        "password": {"type": "str", "default": "", "no_log": True},
+    }
+    module = AnsibleModule(
+        argument_spec={
+            "dashboard_url": {"type": "str", "required": True},
+            "metrics_url": {"type": "str", "required": True},
+            "head": {"type": "str", "required": True},
+            "nodes": {"type": "dict", "required": True},
+            "redis": {"type": "dict", "options": redis_spec},
+            "max_dashboard_latency_ms": {"type": "float", "default": 2000},
+            "max_event_loop_lag_ms": {"type": "float", "default": 1000},
+            "timeout": {"type": "float", "default": 5},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    timeout = params["timeout"]
+    try:
+        nodes = [
+            ExpectedNode(str(name), str(node["address"]), int(node["agent_port"]))
+            for name, node in sorted(params["nodes"].items())
+        ]
+    except (KeyError, TypeError, ValueError) as error:
+        module.fail_json(msg=f"nodes: each needs an address and an agent_port ({error})")
+    head = next((node for node in nodes if node.name == params["head"]), None)
+    if head is None:
+        module.fail_json(msg=f"head {params['head']!r} is not one of the nodes")
+        return
+    dashboard = params["dashboard_url"].rstrip("/")
+    probes = HeadProbes(
+        gcs=http_get(dashboard + GCS_HEALTH_PATH, timeout),
+        nodes=http_get(dashboard + NODES_PATH, timeout),
+        metrics=http_get(params["metrics_url"], timeout),
+    )
+
+    def probe_raylet(address: str, port: int) -> Probe:
+        return http_get(f"http://{join_address(address, port)}{RAYLET_HEALTH_PATH}", timeout)
+
+    verdicts = cluster_health(
+        head,
+        nodes,
+        probes,
+        probe_raylet,
+        {
+            "max_dashboard_latency_ms": params["max_dashboard_latency_ms"],
+            "max_event_loop_lag_ms": params["max_event_loop_lag_ms"],
+        },
+    )
+    if params["redis"]:
+        redis = params["redis"]
+        host, port = split_address(redis["address"])
+        probe = redis_ping(host, port, redis["password"], timeout)
+        verdicts.append(redis_health(redis["name"], redis["address"], probe))
+    result = as_result(verdicts)
+    if not result["healthy"]:
+        module.fail_json(msg="Unhealthy: " + ", ".join(result["unhealthy"]), **result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
