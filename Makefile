@@ -15,7 +15,16 @@ host-deps:
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      podman runc debootstrap openssh-client python3-venv >/dev/null)
 
-venv: $(BIN)/.installed
+venv: $(BIN)/.installed $(BIN)/promtool
+
+# promtool from Debian's prometheus package, for the unit tests of the alert rules
+# (the package itself is for monitoring hosts, not this machine).
+$(BIN)/promtool: $(BIN)/.installed
+	rm -rf .cache/prometheus-deb && mkdir -p .cache/prometheus-deb
+	cd .cache/prometheus-deb && apt-get download -qq prometheus
+	dpkg-deb -x .cache/prometheus-deb/prometheus_*.deb .cache/prometheus-deb/root
+	install -m 0755 .cache/prometheus-deb/root/usr/bin/promtool $@
+	rm -rf .cache/prometheus-deb
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
