@@ -183,6 +183,7 @@ def monitoring_layout(
         for cluster in clusters:
             result["clusters"][cluster] = {
                 "server": server_name,
+                "head": next(node["head"] for node in nodes.values() if node["cluster"] == cluster),
                 "prometheus_url": f"http://{join_address(server.address, server.prometheus_port)}",
                 "grafana_url": f"http://{join_address(server.address, server.grafana_port)}",
             }

@@ -17,11 +17,25 @@ ROLES = sorted(spec.parents[1].name for spec in ROLES_DIR.glob("*/meta/argument_
 ROLES_WITH_VARS = [role for role in ROLES if (ROLES_DIR / role / "vars" / "main.yml").is_file()]
 
 
+class AnsibleVarsLoader(yaml.SafeLoader):
+    """Reads Ansible's !unsafe values (strings Ansible does not template) as plain ones."""
+
+
+AnsibleVarsLoader.add_constructor(
+    "!unsafe",
+    lambda loader, node: (
+        loader.construct_sequence(node, deep=True)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_scalar(node)  # type: ignore[arg-type]
+    ),
+)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping; an absent or empty file is an empty mapping."""
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text())
+    data = yaml.load(path.read_text(), Loader=AnsibleVarsLoader)
     if data is None:
         return {}
     assert isinstance(data, dict), f"{path} is not a mapping"
