@@ -9,7 +9,7 @@ from pathlib import Path
 from rayfleet.lab.hosts import LabHost, LabNetwork
 from rayfleet.lab.session import lab_down, lab_up, start_hosts, stop_hosts
 from rayfleet.paths import collection_root
-from rayfleet.runner import deploy
+from rayfleet.runner import deploy, health
 
 
 def _host(spec: str) -> LabHost:
@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     deploy_cmd.add_argument("--check", action="store_true", help="change nothing, show what would")
     deploy_cmd.add_argument("--diff", action="store_true")
 
+    health_cmd = commands.add_parser(
+        "health", help="one line per node: GCS, raylets, dashboard API, event loop, Redis"
+    )
+    health_cmd.add_argument("-i", "--inventory", required=True, type=Path, action="append")
     lab = commands.add_parser("lab", help="lab hosts on this machine").add_subparsers(
         dest="lab_command", required=True
     )
@@ -52,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "deploy":
         return deploy(args.inventory, limit=args.limit, check=args.check, diff=args.diff).rc
+    if args.command == "health":
+        report = health(args.inventory)
+        print("\n".join(report.lines))
+        return report.rc
     if args.lab_command == "up":
         return lab_up(args.inventory)
     if args.lab_command == "down":

@@ -104,3 +104,35 @@ def _environment(root: Path, ansible_config: Path | None = None) -> dict[str, st
 def deploy(inventory: str | Path, **options: Any) -> PlaybookResult:
     """Validate the inventory and deploy every cluster in it (playbooks/site.yml)."""
     return run_playbook("site.yml", inventory, **options)
+
+
+HEALTH_MODULE = "rayfleet.cluster.ray_health"
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """One line per node of every cluster (and Redis), and the playbook's exit code."""
+
+    lines: list[str]
+    rc: int
+
+    @property
+    def healthy(self) -> bool:
+        return self.rc == 0
+
+
+def health(inventory: str | Path | Sequence[str | Path], **options: Any) -> HealthReport:
+    """Check every cluster's health (playbooks/health.yml); fails naming unhealthy nodes."""
+    lines: list[str] = []
+
+    def collect(event: dict[str, Any]) -> bool:
+        data = event.get("event_data", {})
+        result = data.get("res", {})
+        if event.get("event") == "runner_on_ok" and data.get("task_action") == HEALTH_MODULE:
+            lines.extend(result.get("lines", []))
+        elif event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
+            lines.append(f"{data.get('host')}: {result.get('msg', 'failed')}")
+        return True
+
+    run = run_playbook("health.yml", inventory, quiet=True, event_handler=collect, **options)
+    return HealthReport(lines=lines, rc=run.rc)

@@ -26,6 +26,7 @@ from rayfleet.runner import deploy
 
 STATE_DIR = Path.home() / ".cache" / "rayfleet" / "lab"
 DASHBOARD_PORT = 8265
+PROMETHEUS_PORT = 9090
 
 
 def start_hosts(network: LabNetwork, hosts: list[LabHost]) -> None:
@@ -85,6 +86,9 @@ def lab_up(inventory: Path) -> int:
         f"Submit jobs: ray job submit --address {dashboard} -- python -c 'import ray; ray.init()'\n"
         "Autoscaling: a task that needs {'pool_warm': 1} or {'pool_cold': 1} brings pool-1 or\n"
         "pool-2 in; a minute idle sends it back (/var/lib/rayfleet/autoscaler/ on the head).\n"
+        f"Prometheus: http://{lab.head.address}:{PROMETHEUS_PORT} (targets, alerts); Grafana's\n"
+        "provisioning is in /etc/grafana on the head (no Grafana package is reachable here).\n"
+        f"Health, one line per node: rayfleet health -i {inventory}\n"
         f"Remove the lab: make lab-down"
     )
     return rc
