@@ -33,9 +33,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
     MONITORING_GROUP,
-    ExporterHost,
+    Exporter,
     MonitoringServer,
-    RedisExporter,
     monitoring_layout,
     monitoring_problems,
 )
@@ -125,7 +124,7 @@ class ActionModule(ActionBase):
             return role_argument_spec(role)[variable]["default"] if value is None else value
 
         exporters = {
-            name: ExporterHost(
+            name: Exporter(
                 name,
                 address(name, "node_exporter_listen_address"),
                 setting(name, "node_exporter", "node_exporter_port"),
@@ -133,7 +132,7 @@ class ActionModule(ActionBase):
             for name in {*ray_addresses, *redis_names, *monitoring_group}
         }
         redis_exporters = [
-            RedisExporter(
+            Exporter(
                 name,
                 address(name, "redis_bind_address"),
                 setting(name, "redis", "redis_exporter_port"),

@@ -25,16 +25,9 @@ CLUSTER_LABEL = "ray_io_cluster"
 
 
 @dataclass(frozen=True)
-class ExporterHost:
-    """A host that runs node_exporter: where it listens."""
+class Exporter:
+    """An exporter Prometheus scrapes (node_exporter, Redis's): its host, where it listens."""
 
-    name: str
-    address: str
-    port: int
-
-
-@dataclass(frozen=True)
-class RedisExporter:
     name: str
     address: str
     port: int
@@ -110,7 +103,7 @@ def _ray_group(name: str, node: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _node_group(host: ExporterHost, labels: Mapping[str, str]) -> dict[str, Any]:
+def _node_group(host: Exporter, labels: Mapping[str, str]) -> dict[str, Any]:
     return {
         "targets": [join_address(host.address, host.port)],
         "labels": {"host": host.name, **labels},
@@ -119,8 +112,8 @@ def _node_group(host: ExporterHost, labels: Mapping[str, str]) -> dict[str, Any]
 
 def monitoring_layout(
     layout: Mapping[str, Mapping[str, Any]],
-    exporters: Mapping[str, ExporterHost],
-    redis_exporters: Sequence[RedisExporter],
+    exporters: Mapping[str, Exporter],
+    redis_exporters: Sequence[Exporter],
     servers: Mapping[str, MonitoringServer],
     monitoring_group: Sequence[str],
 ) -> dict[str, Any]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
-    ExporterHost,
+    Exporter,
     MonitoringServer,
-    RedisExporter,
     monitoring_layout,
     monitoring_problems,
 )
@@ -46,12 +45,12 @@ ADDRESSES = {
     "redis-1": "10.0.0.20",
     "mon-1": "10.0.0.30",
 }
-EXPORTERS = {name: ExporterHost(name, address, 9100) for name, address in ADDRESSES.items()}
+EXPORTERS = {name: Exporter(name, address, 9100) for name, address in ADDRESSES.items()}
 SERVERS = {
     name: MonitoringServer(name, ADDRESSES[name], 9090, 3000)
     for name in ("head", "b-head", "mon-1")
 }
-REDIS = [RedisExporter("redis-1", "10.0.0.20", 9121)]
+REDIS = [Exporter("redis-1", "10.0.0.20", 9121)]
 
 
 def hosts(groups: list[dict[str, Any]]) -> list[str]:
