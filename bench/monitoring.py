@@ -36,7 +36,7 @@ PROMETHEUS_PORT = 9090
 RESOURCE_QUERIES = {
     "prometheus_rss_mb": 'process_resident_memory_bytes{job="prometheus"} / 2^20',
     "prometheus_series": "prometheus_tsdb_head_series",
-    "samples_per_s": "rate(prometheus_tsdb_head_samples_appended_total[2m])",
+    "samples_per_s": "sum(rate(prometheus_tsdb_head_samples_appended_total[5m]))",
     "node_exporter_rss_mb": 'max(process_resident_memory_bytes{job="node"}) / 2^20',
     "redis_exporter_rss_mb": 'max(process_resident_memory_bytes{job="redis"}) / 2^20',
     "samples_per_scrape": "avg by (job) (scrape_samples_scraped)",
