@@ -16,8 +16,12 @@ description:
     above C(ray_max_workers), distinct ports in range and outside the worker port range, an exact
     Ray release, the same release across a cluster, and an object store that fits the host's memory
     (when facts were gathered).
+  - Checks the monitoring layout - at most one host in the C(monitoring) group, and an autoscaling
+    cluster monitored from its own head (its members' scrape targets are written there).
   - Each problem names the host, the variable and the fix.
-  - On success sets the fact C(rayfleet_nodes) that the ray role reads.
+  - On success sets the facts C(rayfleet_nodes) (each node's cluster, role, addresses and ports),
+    which the ray role reads, and C(rayfleet_monitoring) (who monitors which cluster, every
+    exporter's address, each Prometheus's scrape targets), which the monitoring roles read.
 options: {}
 attributes:
   check_mode:
@@ -59,4 +63,19 @@ ansible_facts:
           head: head
           gcs_address: 10.89.90.10:6379
           dashboard_address: 10.89.90.10:8265
+    rayfleet_monitoring:
+      description:
+        - C(servers), each monitoring host with the clusters it monitors and its scrape targets per
+          job (C(ray), C(node), C(redis)) in Prometheus's file discovery format, and Ray's own
+          discovery file when it is a head; C(clusters), each monitored cluster's monitoring host,
+          head, Prometheus and Grafana URLs; C(exporters), the address of every host that runs
+          node_exporter; C(pool), by cluster, each pool host's target groups for the autoscaler.
+      type: dict
+      sample:
+        clusters:
+          rayfleet:
+            server: head
+            head: head
+            prometheus_url: http://10.89.90.10:9090
+            grafana_url: http://10.89.90.10:3000
 """

@@ -49,11 +49,14 @@ def targets(tmp_path: Path, job: str) -> list[Any]:
     return result
 
 
-def test_a_join_adds_the_members_targets_and_a_leave_removes_them(
+def test_a_join_adds_the_members_targets_once_it_ends_and_a_leave_removes_them(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--config", str(config), "launching", "small-1"]) == 0
     node_id = json.loads(capsys.readouterr().out)["node_ids"]["small-1"]
+    # Joining: its Ray node is not up yet, so Prometheus does not look for it.
+    assert targets(tmp_path, "ray") == targets(tmp_path, "node") == []
+    assert main(["--config", str(config), "running", "small-1"]) == 0
     ray = targets(tmp_path, "ray")
     assert ray == [
         {

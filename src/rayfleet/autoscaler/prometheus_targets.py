@@ -1,8 +1,9 @@
-"""Prometheus scrape targets of the pool hosts in the cluster now (file-based discovery).
+"""Prometheus scrape targets of the pool hosts running in the cluster (file-based discovery).
 
-The head's Prometheus reads one file per job; a host the autoscaler adds is scraped within
-one refresh of Prometheus's file discovery, without a playbook run, and a host it returns
-to the pool drops out of them.
+The head's Prometheus reads one file per job; a host the autoscaler adds is scraped as soon as
+its join has ended, without a playbook run, and a host it returns to the pool drops out. A
+host that is still joining is left out: its Ray node is not up yet, and scraping it would
+raise RayletDown for a join that is merely slow.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import json
 from typing import Any
 
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import PoolState, members, write_atomically
+from rayfleet.autoscaler.state import PoolState, Status, write_atomically
 
 NODE_ID_LABEL = "rayfleet_node_id"
 
 
 def member_targets(state: PoolState, settings: ProviderSettings) -> dict[str, list[Any]]:
-    """Each job's target groups: the members' groups from the settings, with their node ids."""
+    """Each job's target groups: the running members' groups from the settings, with node ids."""
     jobs: dict[str, list[Any]] = {job: [] for job in settings.prometheus_jobs}
-    for node_id, host in sorted(members(state).items(), key=lambda item: item[1]):
+    for host, record in sorted(state.items()):
+        if record.status is not Status.RUNNING:
+            continue
         for job, group in settings.prometheus_targets.get(host, {}).items():
-            labels = {**group["labels"], NODE_ID_LABEL: node_id}
+            labels = {**group["labels"], NODE_ID_LABEL: record.node_id}
             jobs.setdefault(job, []).append({"targets": list(group["targets"]), "labels": labels})
     return jobs
 
