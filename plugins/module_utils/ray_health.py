@@ -3,14 +3,12 @@
 """Health of a Ray cluster from what its head, nodes and Redis answer: probes and verdicts.
 
 The verdicts are pure functions of the probes' results, so pytest checks them directly; the
-probes speak HTTP and Redis's protocol with the standard library, so the module needs no
-package on the host that runs it.
+HTTP probes use the standard library (the Redis probe is the module's, on redis_client).
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -75,34 +73,6 @@ def http_get(url: str, timeout: float) -> Probe:
         return Probe(False, str(reason), time.monotonic() - start)
 
 
-def redis_ping(address: str, port: int, password: str, timeout: float) -> Probe:
-    """AUTH (when there is a password) and PING, in Redis's own protocol."""
-    commands = [["AUTH", password]] if password else []
-    commands.append(["PING"])
-    request = b"".join(
-        b"*%d\r\n" % len(command)
-        + b"".join(b"$%d\r\n%s\r\n" % (len(part.encode()), part.encode()) for part in command)
-        for command in commands
-    )
-    start = time.monotonic()
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as connection:
-            connection.sendall(request)
-            answer = b""
-            while answer.count(b"\r\n") < len(commands):
-                chunk = connection.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-    except OSError as error:
-        return Probe(False, str(error), time.monotonic() - start)
-    replies = answer.decode("utf-8", "replace").split("\r\n")
-    if replies[-2:-1] == ["+PONG"] and all(reply.startswith("+") for reply in replies[:-1]):
-        return Probe(True, "PONG", time.monotonic() - start)
-    errors = [reply for reply in replies if reply.startswith("-")]
-    return Probe(False, errors[0][1:] if errors else "no PONG", time.monotonic() - start)
-
-
 def gcs_event_loop_lag_ms(metrics: str) -> float | None:
     """The largest lag of the GCS's event loops in Prometheus text, or None if not exported."""
     lags = [
@@ -132,10 +102,14 @@ class HeadProbes:
 
 def head_health(
     probes: HeadProbes,
+    lag: float | None,
     max_dashboard_latency_ms: float,
     max_event_loop_lag_ms: float,
 ) -> tuple[str, ...]:
-    """The cluster-wide problems the head answers for: GCS, dashboard API, event loop."""
+    """The cluster-wide problems the head answers for: GCS, dashboard API, event loop.
+
+    ``lag``: the GCS's event-loop lag from the head's metrics, None when not exported.
+    """
     problems: list[str] = []
     if not probes.gcs.ok or probes.gcs.body.strip() != "success":
         problems.append(f"GCS: {probes.gcs.detail} {probes.gcs.body.strip()[:200]}".strip())
@@ -146,7 +120,6 @@ def head_health(
         problems.append(
             f"dashboard API: {latency_ms:.0f} ms (more than {max_dashboard_latency_ms:.0f} ms)"
         )
-    lag = gcs_event_loop_lag_ms(probes.metrics.body) if probes.metrics.ok else None
     if lag is None:
         problems.append(f"GCS event loop lag: not exported ({probes.metrics.detail})")
     elif lag > max_event_loop_lag_ms:
@@ -164,8 +137,10 @@ def cluster_health(
     limits: Mapping[str, float],
 ) -> list[NodeHealth]:
     """One verdict per node: the inventory's nodes, then nodes Ray has that it does not list."""
+    lag = gcs_event_loop_lag_ms(head_probes.metrics.body) if head_probes.metrics.ok else None
     head_problems = head_health(
         head_probes,
+        lag,
         limits["max_dashboard_latency_ms"],
         limits["max_event_loop_lag_ms"],
     )
@@ -188,7 +163,6 @@ def cluster_health(
         notes = [f"raylet ok, {state}"] if not problems else []
         if node.name == head.name:
             problems += head_problems
-            lag = gcs_event_loop_lag_ms(head_probes.metrics.body)
             notes += [
                 f"dashboard API {head_probes.nodes.seconds * 1000:.0f} ms",
                 f"GCS event loop lag {lag:.0f} ms" if lag is not None else "",

@@ -15,11 +15,11 @@ description:
     API's node list, reads the GCS's event-loop lag from the head's metrics
     (C(ray_io_context_event_loop_lag_ms)), asks each node's agent whether its raylet is healthy
     (C(/api/local_raylet_healthz)) and compares with the node's state in the GCS, and sends Redis
-    a PING.
+    a PING (through a Sentinel to its primary, as Ray's GCS does).
   - Nodes Ray has that O(nodes) does not list (pool hosts the autoscaler added) are checked too.
   - Fails, naming every unhealthy node, when anything is unhealthy; RV(lines) holds one line per
     node either way.
-  - Only reads; needs nothing but Python's standard library.
+  - Only reads.
 options:
   dashboard_url:
     description: The head's dashboard, C(http://host:port).
@@ -69,6 +69,9 @@ options:
     description: Seconds each request may take.
     type: float
     default: 5
+requirements:
+  - redis (the Python client), for O(redis) only; the ray role installs it in Ray's venv, so run
+    the module on the head with that venv's interpreter.
 attributes:
   check_mode:
     support: full
@@ -90,6 +93,8 @@ EXAMPLES = r"""
       head-1: {address: 10.0.0.10, agent_port: 52365}
       cpu-1: {address: 10.0.0.11, agent_port: 52365}
     redis: {name: redis-1, address: "10.0.0.20:6379", password: "{{ redis_password }}"}
+  vars:
+    ansible_python_interpreter: /opt/ray/2.60.0/bin/python
   register: health
 """
 
@@ -112,12 +117,11 @@ unhealthy:
   elements: str
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
-    join_address,
-    split_address,
-)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import join_address
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
     GCS_HEALTH_PATH,
     NODES_PATH,
@@ -129,8 +133,24 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import
     cluster_health,
     http_get,
     redis_health,
-    redis_ping,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.redis_client import (
+    REDIS_IMPORT_ERROR,
+    RedisError,
+    connect,
+)
+
+
+def probe_redis(address: str, password: str, timeout: float) -> Probe:
+    """PING the Redis primary at address, or the one a Sentinel there names."""
+    if REDIS_IMPORT_ERROR:
+        return Probe(False, "the redis Python client is missing (run the module with Ray's venv)")
+    start = time.monotonic()
+    try:
+        connect(address, "", password, timeout).ping()
+    except (RedisError, ValueError) as error:
+        return Probe(False, str(error), time.monotonic() - start)
+    return Probe(True, "PONG", time.monotonic() - start)
 
 
 def main() -> None:
@@ -187,8 +207,7 @@ def main() -> None:
     )
     if params["redis"]:
         redis = params["redis"]
-        host, port = split_address(redis["address"])
-        probe = redis_ping(host, port, redis["password"], timeout)
+        probe = probe_redis(redis["address"], redis["password"], timeout)
         verdicts.append(redis_health(redis["name"], redis["address"], probe))
     result = as_result(verdicts)
     if not result["healthy"]:

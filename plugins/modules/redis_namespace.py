@@ -75,49 +75,21 @@ keys:
   sample: ["RAYml-prod@NODE", "RAYml-prod@ACTOR"]
 """
 
-import traceback
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     cluster_keys,
     namespace_problem,
     scan_pattern,
-    split_address,
 )
-
-try:
-    import redis
-
-    REDIS_IMPORT_ERROR = None
-except ImportError:
-    REDIS_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.rayfleet.cluster.plugins.module_utils.redis_client import (
+    REDIS_IMPORT_ERROR,
+    RedisError,
+    connect,
+)
 
 DELETE_BATCH = 500
 TIMEOUT_S = 10
-
-
-def connect(address: str, username: str, password: str) -> Any:
-    """A client of the Redis primary at address, or of the primary a Sentinel there names."""
-
-    def client(host: str, port: int) -> Any:
-        return redis.Redis(
-            host=host,
-            port=port,
-            username=username or None,
-            password=password or None,
-            socket_timeout=TIMEOUT_S,
-        )
-
-    found = client(*split_address(address))
-    if not found.info("sentinel"):
-        return found
-    masters = found.sentinel_masters()
-    if len(masters) != 1:
-        raise ValueError(f"the Sentinel at {address} monitors {len(masters)} primaries, not one")
-    primary = next(iter(masters.values()))
-    return client(primary["ip"], int(primary["port"]))
 
 
 def main() -> None:
@@ -139,13 +111,16 @@ def main() -> None:
         module.fail_json(msg=f"namespace: {problem}")
     try:
         client = connect(
-            module.params["address"], module.params["username"], module.params["password"]
+            module.params["address"],
+            module.params["username"],
+            module.params["password"],
+            TIMEOUT_S,
         )
         keys = cluster_keys(client.scan_iter(match=scan_pattern(namespace), count=1000), namespace)
         if not module.check_mode:
             for start in range(0, len(keys), DELETE_BATCH):
                 client.delete(*keys[start : start + DELETE_BATCH])
-    except (redis.RedisError, ValueError) as error:
+    except (RedisError, ValueError) as error:
         module.fail_json(msg=f"Redis at {module.params['address']}: {error}", keys=[])
     module.exit_json(changed=bool(keys), keys=keys)
 

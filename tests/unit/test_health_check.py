@@ -23,6 +23,10 @@ def free_port() -> int:
 
 
 def test_a_cluster_that_is_down_is_unhealthy_node_by_node(tmp_path: Path) -> None:
+    # The module runs with Ray's venv's Python on the head: here, this test's own.
+    venv_bin = tmp_path / "ray" / "2.60.0" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(sys.executable)
     ports = {
         "ray_dashboard_port": free_port(),
         "ray_metrics_export_port": free_port(),
@@ -35,6 +39,7 @@ def test_a_cluster_that_is_down_is_unhealthy_node_by_node(tmp_path: Path) -> Non
                 "ansible_python_interpreter": sys.executable,
                 "ray_node_ip": "127.0.0.1",
                 "ray_monitoring": False,
+                "ray_install_dir": str(tmp_path / "ray"),
                 **ports,
             }
         },
