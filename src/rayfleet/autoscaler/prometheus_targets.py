@@ -15,11 +15,13 @@ from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import PoolState, Status, write_atomically
 
 NODE_ID_LABEL = "rayfleet_node_id"
+# Jobs whose file is written even with no member, so Prometheus drops the last one.
+JOBS = ("ray", "node")
 
 
 def member_targets(state: PoolState, settings: ProviderSettings) -> dict[str, list[Any]]:
     """Each job's target groups: the running members' groups from the settings, with node ids."""
-    jobs: dict[str, list[Any]] = {job: [] for job in settings.prometheus_jobs}
+    jobs: dict[str, list[Any]] = {job: [] for job in JOBS}
     for host, record in sorted(state.items()):
         if record.status is not Status.RUNNING:
             continue

@@ -36,8 +36,6 @@ class ProviderSettings:
     # each pool host's target group per scrape job.
     prometheus_dir: Path | None = None
     prometheus_targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Jobs whose file is written even with no member, so Prometheus drops the last one.
-    prometheus_jobs: tuple[str, ...] = ("ray", "node")
 
     @property
     def members_file(self) -> Path:
