@@ -22,6 +22,9 @@ NODE_JOB = "node"
 REDIS_JOB = "redis"
 # The label Ray's own Grafana dashboards filter clusters by.
 CLUSTER_LABEL = "ray_io_cluster"
+# On an autoscaling head: the autoscaler (ray role) writes its members' targets here, and the
+# head's Prometheus (prometheus role) reads them.
+MEMBER_TARGETS_DIR = "/var/lib/rayfleet/prometheus"
 
 
 @dataclass(frozen=True)
@@ -121,14 +124,21 @@ def monitoring_layout(
 
     ``servers``: every host that can be a monitoring host, by name; ``exporters``: every host
     of the inventory that may run node_exporter. Spare pool hosts are scraped only once
-    they are members: the autoscaler writes their targets (``pool``, by cluster and host).
+    they are members: the autoscaler writes their targets (``pool``, by cluster and host) into
+    ``member_targets_dir``.
     """
     by_server: dict[str, list[str]] = {}
     for cluster in monitored_clusters(layout):
         by_server.setdefault(monitoring_host_of(cluster, layout, monitoring_group), []).append(
             cluster
         )
-    result: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
+    result: dict[str, Any] = {
+        "servers": {},
+        "exporters": {},
+        "clusters": {},
+        "pool": {},
+        "member_targets_dir": MEMBER_TARGETS_DIR,
+    }
     redis_groups = [
         {"targets": [join_address(redis.address, redis.port)], "labels": {"host": redis.name}}
         for redis in redis_exporters

@@ -87,6 +87,8 @@ def test_without_a_monitoring_group_the_head_monitors_its_cluster() -> None:
             "discovery_file": "/var/lib/ray/tmp/prom_metrics_service_discovery.json",
         }
     ]
+    # Where the autoscaler writes them, and the head's Prometheus reads them.
+    assert result["member_targets_dir"] == "/var/lib/rayfleet/prometheus"
     assert sorted(result["exporters"]) == ["cpu-1", "head", "pool-1", "redis-1"]
     assert result["pool"] == {
         "a": {
