@@ -34,6 +34,7 @@ from typing import Any
 
 from figures import summary, write_figures
 
+from rayfleet.auth import NODE_TOKEN_FILE, controller_token_file, shell_prefix
 from rayfleet.inventory import list_inventory
 from rayfleet.runner import run_module
 
@@ -68,6 +69,8 @@ class Lab:
             for group in listing.get("ray_pool", {}).get("children", [])
         }
         self.hostvars = hostvars
+        token_file = controller_token_file(inventory.resolve(), head_vars["ray_cluster_name"])
+        self.auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
 
     def command(self, host: str, command: str) -> str:
         result = run_module("ansible.builtin.command", f"chdir=/ {command}", self.inventory, host)
@@ -78,7 +81,8 @@ class Lab:
         before = time.monotonic()
         self.command(
             self.head,
-            f"{PYTHON_ON_HEAD} {PROBE_ON_HEAD} request --address {self.gcs} "
+            f"{shell_prefix(NODE_TOKEN_FILE)} {PYTHON_ON_HEAD} {PROBE_ON_HEAD} request "
+            f"--address {self.gcs} "
             f"--resource {resource} --count {count}",
         )
         # ray.init takes most of the command's time; the request is its last step.
@@ -89,7 +93,8 @@ class Lab:
             f"{self.dashboard}/api/v0/nodes?detail=false"
             "&filter_keys=state&filter_predicates=%3D&filter_values=ALIVE"
         )
-        with urllib.request.urlopen(url, timeout=5) as response:
+        request = urllib.request.Request(url, headers=self.auth)
+        with urllib.request.urlopen(request, timeout=5) as response:
             nodes = json.load(response)["data"]["result"]["result"]
         return {node["node_ip"] for node in nodes}
 

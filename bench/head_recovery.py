@@ -24,6 +24,7 @@ from typing import Any
 
 from figures import summary, write_figures
 
+from rayfleet.auth import NODE_TOKEN_FILE, shell_prefix
 from rayfleet.inventory import list_inventory
 from rayfleet.runner import run_module
 
@@ -52,7 +53,10 @@ def main() -> int:
 
     head, gcs = head_of(args.inventory)
     run_module("ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}", args.inventory, head)
-    probe = f"/opt/ray/2.60.0/bin/python {PROBE_ON_HEAD} recover --address {gcs} --timeout 180"
+    probe = (
+        f"{shell_prefix(NODE_TOKEN_FILE)} /opt/ray/2.60.0/bin/python {PROBE_ON_HEAD} "
+        f"recover --address {gcs} --timeout 180"
+    )
     runs: list[dict[str, Any]] = []
     for number in range(1, args.runs + 1):
         result = run_module("ansible.builtin.command", f"chdir=/ {probe}", args.inventory, head)[

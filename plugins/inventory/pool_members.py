@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,14 @@ from typing import Any
 import yaml
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
+    POOL_GROUP,
+    POOL_MEMBERS_GROUP,
+)
+
+# The statuses of a pool host that is in the cluster (rayfleet.autoscaler.state).
+MEMBER_STATUSES = ("launching", "running")
 
 DOCUMENTATION = r"""
 name: pool_members
@@ -20,8 +29,13 @@ description:
     change of the pool, over SSH (paramiko) or from a local copy, and adds its groups,
     C(ray_pool_members) and each node type's group, with each member's
     C(rayfleet_node_id).
-  - Use it beside the cluster's own inventory, so that C(site.yml) reaches autoscaled hosts, as in
+  - Use it after the cluster's own inventory, so that C(site.yml) reaches autoscaled hosts, as in
     C(ansible-playbook -i inventories/prod -i inventories/prod/members.rayfleet.yml ...).
+  - The file is written on the head by a process that runs as C(ray), like every Ray job, so the
+    plugin trusts nothing in it. It keeps only hosts that the inventory sources before it list in
+    a child group of C(ray_pool), each with a node id of the provider's form and a member's status,
+    in C(ray_pool_members) and in that host's own node type group. It drops everything else - other
+    hosts, groups and variables - with a warning.
   - The configuration file's name must end in C(.rayfleet.yml) or C(.rayfleet.yaml).
 options:
   plugin:
@@ -74,6 +88,48 @@ def member_groups(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, 
     return groups
 
 
+def trusted_members(
+    groups: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    pool_types: Mapping[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[str]]:
+    """What the controller takes from a members file: members, their node types, warnings.
+
+    The file is written on the head by a process that runs as ray, like every job, so
+    nothing in it is trusted: only hosts of the inventory's pool (``pool_types``: host to
+    its node type) in POOL_MEMBERS_GROUP or their own type's group, with a node id of the
+    provider's form and a member's status, are kept; anything else is dropped with a
+    warning.
+    """
+    warnings: list[str] = []
+    members: dict[str, dict[str, Any]] = {}
+    for host, variables in groups.get(POOL_MEMBERS_GROUP, {}).items():
+        if host not in pool_types:
+            warnings.append(f"{host} is not a pool host of this inventory")
+            continue
+        node_id = str(variables.get("rayfleet_node_id", ""))
+        status = variables.get("rayfleet_pool_status")
+        if not re.fullmatch(re.escape(host) + r"-\d{1,9}", node_id):
+            warnings.append(f"{host}: rayfleet_node_id {node_id!r} is not {host}-<number>")
+            continue
+        if status not in MEMBER_STATUSES:
+            warnings.append(f"{host}: rayfleet_pool_status {status!r} is not a member's")
+            continue
+        members[host] = {"rayfleet_node_id": node_id, "rayfleet_pool_status": status}
+        extra = sorted(set(variables) - set(members[host]))
+        if extra:
+            warnings.append(f"{host}: variables {', '.join(extra)} ignored")
+    for group, hosts in sorted(groups.items()):
+        if group == POOL_MEMBERS_GROUP:
+            continue
+        for host in sorted(hosts):
+            if pool_types.get(host) != group:
+                warnings.append(f"{host} is not a pool host of type {group}; group ignored")
+            elif host not in members:
+                warnings.append(f"{host} is in {group} but not a member; ignored")
+    types = {host: pool_types[host] for host in members}
+    return members, types, warnings
+
+
 class InventoryModule(BaseInventoryPlugin):
     NAME = "rayfleet.cluster.pool_members"
 
@@ -87,12 +143,22 @@ class InventoryModule(BaseInventoryPlugin):
             document = yaml.safe_load(self._read_members()) or {}
         except (OSError, yaml.YAMLError) as error:
             raise AnsibleParserError(f"rayfleet members inventory: {error}") from error
-        for group, hosts in member_groups(document).items():
-            self.inventory.add_group(group)
-            for host, variables in hosts.items():
-                self.inventory.add_host(host, group=group)
-                for name, value in variables.items():
-                    self.inventory.set_variable(host, name, value)
+        members, types, warnings = trusted_members(member_groups(document), self._pool_types())
+        for warning in warnings:
+            self.display.warning(f"rayfleet members inventory {path}: {warning}")
+        self.inventory.add_group(POOL_MEMBERS_GROUP)
+        for host, variables in members.items():
+            self.inventory.add_host(host, group=POOL_MEMBERS_GROUP)
+            self.inventory.add_host(host, group=types[host])
+            for name, value in variables.items():
+                self.inventory.set_variable(host, name, value)
+
+    def _pool_types(self) -> dict[str, str]:
+        """Each pool host the inventory sources before this one list, to its node type."""
+        pool = self.inventory.groups.get(POOL_GROUP)
+        if pool is None:
+            return {}
+        return {host.name: child.name for child in pool.child_groups for host in child.get_hosts()}
 
     def _read_members(self) -> str:
         head = self.get_option("head")

@@ -143,6 +143,7 @@ def check_inventory(
     clusters = _clusters(hosts, defaults)
     for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
+        warnings += _auth_warnings(name, cluster, defaults)
     problems += _check_gcs_storage(clusters, defaults, redis_hosts)
     for cluster in clusters.values():
         problems += _check_pool(cluster, defaults)
@@ -366,6 +367,21 @@ def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
     return problems
 
 
+def _auth_warnings(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) -> list[str]:
+    """A cluster without token authentication runs anyone's code; say so on every run."""
+    if (
+        not cluster.heads
+        or effective_vars(cluster.heads[0], defaults)["ray_auth_mode"] != "disabled"
+    ):
+        return []
+    return [
+        f"{cluster.heads[0].name}: ray_auth_mode: disabled: anyone who reaches cluster {name!r}'s "
+        "ports can submit jobs and run any command as ray on every node (CVE-2023-48022). "
+        "Fix: remove ray_auth_mode (the default is token), or keep it only where a network "
+        "you trust fences the cluster"
+    ]
+
+
 def _check_pool(cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = [
         Problem(
@@ -510,6 +526,7 @@ def cluster_layout(
             "redis_address": redis_address_of(settings, redis_hosts) if storage == "redis" else "",
             "external_redis": "",
             "autoscaling": bool(settings["ray_autoscaling"]),
+            "auth_mode": str(settings["ray_auth_mode"]),
             "monitoring": bool(settings["ray_monitoring"]),
             "temp_dir": str(settings["ray_temp_dir"]),
         }

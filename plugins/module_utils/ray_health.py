@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,10 +60,12 @@ class NodeHealth:
         )
 
 
-def http_get(url: str, timeout: float) -> Probe:
+def http_get(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Probe:
+    """GET ``url`` with ``headers`` (the token's, from ray_auth.auth_headers)."""
     start = time.monotonic()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=dict(headers or {}))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read().decode("utf-8", "replace")
             return Probe(True, f"HTTP {response.status}", time.monotonic() - start, body)
     except urllib.error.HTTPError as error:
@@ -83,10 +86,30 @@ def gcs_event_loop_lag_ms(metrics: str) -> float | None:
     return max(lags) if lags else None
 
 
+def nodes_query_path(node_ip: str, state: str) -> str:
+    """The state API's query for the nodes at ``node_ip`` in ``state`` (ALIVE, DEAD)."""
+    filters = (("node_ip", node_ip), ("state", state))
+    query = [("detail", "false")] + [
+        (field_, value)
+        for key, wanted in filters
+        for field_, value in (
+            ("filter_keys", key),
+            ("filter_predicates", "="),
+            ("filter_values", wanted),
+        )
+    ]
+    return "/api/v0/nodes?" + urllib.parse.urlencode(query)
+
+
+def listed_nodes(nodes_body: str) -> list[dict[str, Any]]:
+    """The node records of a state API answer."""
+    return list(json.loads(nodes_body)["data"]["result"]["result"])
+
+
 def node_states(nodes_body: str) -> dict[str, str]:
     """Node IP to state (ALIVE or DEAD; ALIVE wins) from the state API's node list."""
     states: dict[str, str] = {}
-    for node in json.loads(nodes_body)["data"]["result"]["result"]:
+    for node in listed_nodes(nodes_body):
         ip = node["node_ip"]
         if states.get(ip) != "ALIVE":
             states[ip] = node["state"]

@@ -57,6 +57,11 @@ options:
         type: str
         default: ""
         no_log: true
+  auth_token_file:
+    description:
+      - The cluster's token file on this host (the ray role installs it as C(/etc/ray/auth-token)),
+        sent to the dashboard and the agents; unset for a cluster without token authentication.
+    type: path
   max_dashboard_latency_ms:
     description: The dashboard API is unhealthy above this.
     type: float
@@ -89,6 +94,7 @@ EXAMPLES = r"""
     dashboard_url: http://10.0.0.10:8265
     metrics_url: http://10.0.0.10:8090/metrics
     head: head-1
+    auth_token_file: /etc/ray/auth-token
     nodes:
       head-1: {address: 10.0.0.10, agent_port: 52365}
       cpu-1: {address: 10.0.0.11, agent_port: 52365}
@@ -122,6 +128,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import join_address
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
+    TokenError,
+    auth_headers,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
     GCS_HEALTH_PATH,
     NODES_PATH,
@@ -166,6 +176,7 @@ def main() -> None:
             "head": {"type": "str", "required": True},
             "nodes": {"type": "dict", "required": True},
             "redis": {"type": "dict", "options": redis_spec},
+            "auth_token_file": {"type": "path"},
             "max_dashboard_latency_ms": {"type": "float", "default": 2000},
             "max_event_loop_lag_ms": {"type": "float", "default": 1000},
             "timeout": {"type": "float", "default": 5},
@@ -174,6 +185,10 @@ def main() -> None:
     )
     params = module.params
     timeout = params["timeout"]
+    try:
+        headers = auth_headers(params["auth_token_file"])
+    except TokenError as error:
+        module.fail_json(msg=str(error))
     try:
         nodes = [
             ExpectedNode(str(name), str(node["address"]), int(node["agent_port"]))
@@ -187,13 +202,14 @@ def main() -> None:
         return
     dashboard = params["dashboard_url"].rstrip("/")
     probes = HeadProbes(
-        gcs=http_get(dashboard + GCS_HEALTH_PATH, timeout),
-        nodes=http_get(dashboard + NODES_PATH, timeout),
+        gcs=http_get(dashboard + GCS_HEALTH_PATH, timeout, headers),
+        nodes=http_get(dashboard + NODES_PATH, timeout, headers),
         metrics=http_get(params["metrics_url"], timeout),
     )
 
     def probe_raylet(address: str, port: int) -> Probe:
-        return http_get(f"http://{join_address(address, port)}{RAYLET_HEALTH_PATH}", timeout)
+        url = f"http://{join_address(address, port)}{RAYLET_HEALTH_PATH}"
+        return http_get(url, timeout, headers)
 
     verdicts = cluster_health(
         head,

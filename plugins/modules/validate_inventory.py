@@ -52,8 +52,9 @@ ansible_facts:
   type: dict
   contains:
     rayfleet_nodes:
-      description: For each Ray host, its cluster, type (head or worker), group, head and the head's
-        GCS and dashboard addresses.
+      description: For each Ray host, its cluster, type (head or worker), group, head, the head's
+        GCS and dashboard addresses, and the cluster's settings that the head decides for every node
+        (GCS storage, autoscaling, monitoring, C(auth_mode)).
       type: dict
       sample:
         cpu-1:
@@ -63,6 +64,7 @@ ansible_facts:
           head: head
           gcs_address: 10.89.90.10:6379
           dashboard_address: 10.89.90.10:8265
+          auth_mode: token
     rayfleet_monitoring:
       description:
         - C(servers), each monitoring host with the clusters it monitors and its scrape targets per

@@ -39,6 +39,8 @@ def test_a_cluster_that_is_down_is_unhealthy_node_by_node(tmp_path: Path) -> Non
                 "ansible_python_interpreter": sys.executable,
                 "ray_node_ip": "127.0.0.1",
                 "ray_monitoring": False,
+                # No token on this machine: /etc/ray/auth-token is the nodes'.
+                "ray_auth_mode": "disabled",
                 "ray_install_dir": str(tmp_path / "ray"),
                 **ports,
             }

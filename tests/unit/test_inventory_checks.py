@@ -98,6 +98,7 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "redis_address": "",
         "external_redis": "",
         "autoscaling": False,
+        "auth_mode": "token",
         "monitoring": True,
         "temp_dir": "/var/lib/ray/tmp",
         "metrics_port": 8090,
@@ -668,3 +669,25 @@ def test_pool_membership_goes_through_a_node_type(defaults: Defaults) -> None:
 def test_the_head_is_never_in_the_pool(defaults: Defaults) -> None:
     problem = only(problems_of([replace(head(ray_autoscaling=True), in_pool=True)], defaults))
     assert (problem.host, problem.variable) == ("head", "groups")
+
+
+# --- token authentication -----------------------------------------------------------------------
+
+
+def test_auth_is_the_heads_for_the_whole_cluster(defaults: Defaults) -> None:
+    hosts = [head(ray_auth_mode="disabled"), worker("cpu-1", ray_auth_mode="token")]
+    layout = cluster_layout(hosts, defaults)
+    assert {name: node["auth_mode"] for name, node in layout.items()} == {
+        "head": "disabled",
+        "cpu-1": "disabled",
+    }
+
+
+def test_disabled_auth_is_allowed_with_a_warning_naming_head_variable_and_fix(
+    defaults: Defaults,
+) -> None:
+    problems, warnings = check_inventory([head(ray_auth_mode="disabled")], defaults)
+    assert problems == []
+    assert len(warnings) == 1
+    assert warnings[0].startswith("head: ray_auth_mode: disabled: anyone who reaches cluster")
+    assert "Fix: remove ray_auth_mode" in warnings[0]

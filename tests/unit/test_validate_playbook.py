@@ -104,6 +104,7 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "redis_address": "",
         "external_redis": "",
         "autoscaling": False,
+        "auth_mode": "token",
         "monitoring": True,
         "temp_dir": "/var/lib/ray/tmp",
         "metrics_port": 8090,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rayfleet.auth import controller_token_file
 from rayfleet.inventory import list_inventory
 from rayfleet.lab.hosts import LabHost, LabNetwork
 
@@ -16,6 +17,8 @@ class LabInventory:
     network: LabNetwork
     hosts: list[LabHost]
     head: LabHost
+    # The cluster's token on this machine, which lab jobs are submitted with.
+    token_file: Path
 
 
 def read_lab_inventory(inventory: Path) -> LabInventory:
@@ -27,4 +30,10 @@ def read_lab_inventory(inventory: Path) -> LabInventory:
     network = LabNetwork(any_vars["lab_network"], any_vars["lab_subnet"])
     head_name = listing[HEAD_GROUP]["hosts"][0]
     head = next(host for host in hosts if host.name == head_name)
-    return LabInventory(network=network, hosts=hosts, head=head)
+    cluster = str(hostvars[head_name]["ray_cluster_name"])
+    return LabInventory(
+        network=network,
+        hosts=hosts,
+        head=head,
+        token_file=controller_token_file(inventory.resolve(), cluster),
+    )

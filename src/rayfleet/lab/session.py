@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from rayfleet.auth import client_environment, shell_prefix
 from rayfleet.lab.hosts import (
     LabHost,
     LabNetwork,
@@ -46,8 +48,8 @@ def stop_hosts(network: LabNetwork) -> list[str]:
     return destroy_hosts(Podman(), network)
 
 
-def submit_sample_job(head: LabHost) -> int:
-    """Submit jobs/which_nodes.py through the dashboard's job API and wait for it."""
+def submit_sample_job(head: LabHost, token_file: Path) -> int:
+    """Submit jobs/which_nodes.py through the dashboard's job API, with the token, and wait."""
     with tempfile.TemporaryDirectory(prefix="rayfleet-job-") as workdir:
         script = resources.files("rayfleet.jobs") / "which_nodes.py"
         shutil.copyfile(str(script), Path(workdir) / "which_nodes.py")
@@ -62,6 +64,7 @@ def submit_sample_job(head: LabHost) -> int:
                 "python",
                 "which_nodes.py",
             ],
+            env={**os.environ, **client_environment(token_file)},
             check=False,
         ).returncode
 
@@ -77,13 +80,16 @@ def lab_up(inventory: Path) -> int:
         print(f"Deploy failed ({result.status}); see the output above.", file=sys.stderr)
         return result.rc
     print(f"Deployed in {time.monotonic() - deployed:.0f}s; submitting a sample job...", flush=True)
-    rc = submit_sample_job(lab.head)
+    rc = submit_sample_job(lab.head, lab.token_file)
     dashboard = f"http://{lab.head.address}:{DASHBOARD_PORT}"
     print(
         f"\nRay dashboard: {dashboard}\n"
         f"From another machine: ssh -L {DASHBOARD_PORT}:{lab.head.address}:{DASHBOARD_PORT} "
         f"root@<this machine>, then open http://localhost:{DASHBOARD_PORT}\n"
-        f"Submit jobs: ray job submit --address {dashboard} -- python -c 'import ray; ray.init()'\n"
+        "The dashboard and every Ray endpoint want the cluster's token (RAY_AUTH_MODE=token).\n"
+        f"Submit jobs: {shell_prefix(lab.token_file)} \\\n"
+        f"  ray job submit --address {dashboard} -- python -c 'import ray; ray.init()'\n"
+        f"In a browser, the dashboard asks for the token: {lab.token_file}\n"
         "Autoscaling: a task that needs {'pool_warm': 1} or {'pool_cold': 1} brings pool-1 or\n"
         "pool-2 in; a minute idle sends it back (/var/lib/rayfleet/autoscaler/ on the head).\n"
         f"Prometheus: http://{lab.head.address}:{PROMETHEUS_PORT} (targets, alerts); Grafana's\n"
