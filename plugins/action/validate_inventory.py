@@ -14,6 +14,10 @@ from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
+    admin_network_problems,
+    firewall_plan,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     DEFAULT_REDIS_PORT,
     join_address,
@@ -86,14 +90,51 @@ class ActionModule(ActionBase):
         layout = cluster_layout(hosts, defaults, redis_hosts)
         monitoring_group = sorted(groups.get(MONITORING_GROUP, []))
         problems = [Problem(*problem) for problem in monitoring_problems(layout, monitoring_group)]
+        managed = sorted(
+            {*(host.name for host in hosts), *groups.get(REDIS_GROUP, []), *monitoring_group}
+        )
+        for name in managed:
+            networks = self._templated(task_vars["hostvars"][name], "firewall_admin_networks")
+            problems += admin_network_problems(name, [] if networks is None else networks)
         if problems:
             return self._failed(result, problems)
+        monitoring = self._monitoring(task_vars, hosts, monitoring_group, layout)
+        ports = {
+            name: self._listener_ports(task_vars["hostvars"][name], defaults, layout.get(name))
+            for name in managed
+        }
+        plan = firewall_plan(layout, monitoring, redis_hosts, ports)
+        for name, entry in plan.items():
+            entry["enabled"] = bool(
+                self._setting(task_vars["hostvars"][name], "firewall", "firewall_enabled")
+            )
         result["changed"] = False
         result["ansible_facts"] = {
             "rayfleet_nodes": layout,
-            "rayfleet_monitoring": self._monitoring(task_vars, hosts, monitoring_group, layout),
+            "rayfleet_monitoring": monitoring,
+            "rayfleet_firewall": plan,
         }
         return result
+
+    def _setting(self, hostvars: Any, role: str, variable: str) -> Any:
+        """A host's setting of a role, else the role's default."""
+        value = self._templated(hostvars, variable)
+        return role_argument_spec(role)[variable]["default"] if value is None else value
+
+    def _listener_ports(
+        self, hostvars: Any, defaults: dict[str, Any], node: dict[str, Any] | None
+    ) -> dict[str, int]:
+        """The ports of the listeners rayfleet may run on a host, beside Ray's own."""
+        ports = {
+            "node_exporter": self._setting(hostvars, "node_exporter", "node_exporter_port"),
+            "redis_exporter": self._setting(hostvars, "redis", "redis_exporter_port"),
+            "prometheus": self._setting(hostvars, "prometheus", "prometheus_port"),
+            "grafana": self._setting(hostvars, "grafana", "grafana_port"),
+        }
+        if node is not None and node["type"] == "head":
+            client = self._templated(hostvars, "ray_client_server_port")
+            ports["client"] = defaults["ray_client_server_port"] if client is None else client
+        return {name: int(port) for name, port in ports.items()}
 
     def _failed(self, result: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
         result["failed"] = True
@@ -120,8 +161,7 @@ class ActionModule(ActionBase):
             return _address(name, hostvars[name], chosen)
 
         def setting(name: str, role: str, variable: str) -> Any:
-            value = self._templated(hostvars[name], variable)
-            return role_argument_spec(role)[variable]["default"] if value is None else value
+            return self._setting(hostvars[name], role, variable)
 
         exporters = {
             name: Exporter(

@@ -259,7 +259,25 @@ def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
                 "make ray_min_worker_port <= ray_max_worker_port",
             )
         )
-    return problems
+    return problems + _check_dashboard_bind(host, settings)
+
+
+def _check_dashboard_bind(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    """The dashboard runs jobs: every interface only when the user says so in its setting."""
+    bind = str(host.user_vars.get("ray_dashboard_host", host.address))
+    if not host.is_head or bind not in UNSPECIFIED_ADDRESSES - {""}:
+        return []
+    if settings["ray_dashboard_all_interfaces"]:
+        return []
+    return [
+        Problem(
+            host.name,
+            "ray_dashboard_host",
+            f"{bind} opens the dashboard, which runs jobs, on every interface of the head",
+            "leave it unset (the cluster address), or set ray_dashboard_all_interfaces: true "
+            "to mean it",
+        )
+    ]
 
 
 def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:

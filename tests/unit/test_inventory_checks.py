@@ -158,7 +158,10 @@ def test_two_clusters_each_get_their_own_head(defaults: Defaults) -> None:
     ],
 )
 def test_dashboard_address(defaults: Defaults, dashboard_host: str, expected: str) -> None:
-    hosts = [head(ray_dashboard_host=dashboard_host), worker("cpu-1")]
+    hosts = [
+        head(ray_dashboard_host=dashboard_host, ray_dashboard_all_interfaces=True),
+        worker("cpu-1"),
+    ]
     assert problems_of(hosts, defaults) == []
     layout = cluster_layout(hosts, defaults)
     assert layout["head"]["dashboard_address"] == expected
@@ -691,3 +694,14 @@ def test_disabled_auth_is_allowed_with_a_warning_naming_head_variable_and_fix(
     assert len(warnings) == 1
     assert warnings[0].startswith("head: ray_auth_mode: disabled: anyone who reaches cluster")
     assert "Fix: remove ray_auth_mode" in warnings[0]
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::"])
+def test_a_dashboard_on_every_interface_needs_its_own_setting(
+    defaults: Defaults, bind: str
+) -> None:
+    problem = only(problems_of([head(ray_dashboard_host=bind)], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_dashboard_host")
+    assert "ray_dashboard_all_interfaces: true" in problem.fix
+    allowed = [head(ray_dashboard_host=bind, ray_dashboard_all_interfaces=True)]
+    assert problems_of(allowed, defaults) == []

@@ -68,6 +68,8 @@ def create_host(podman: Podman, network: LabNetwork, host: LabHost, public_key: 
         "--detach",
         "--systemd=always",
         "--shm-size=512m",
+        # rayfleet's firewall loads an nftables table in the host's network namespace.
+        "--cap-add=NET_ADMIN",
         "--label",
         f"{CONTAINER_LABEL}={network.name}",
         "--network",

@@ -1,0 +1,153 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Who may reach which of rayfleet's listeners: the firewall plan, a pure function of plain data.
+
+The validate_inventory action plugin feeds it the cluster layout, the monitoring layout, the
+Redis hosts and every listener's port; the firewall role renders each host's part into one
+nftables table of rayfleet's own. Ray 2.60 binds its GCS, raylet, object manager, workers
+and agents to every interface (only the dashboard and the client server take an address),
+so the firewall, not the bind address, is what keeps them to the cluster.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
+    Problem,
+    RedisHost,
+)
+
+# Stands for the admin networks in an opening's sources: the firewall_admin_networks of the
+# host, else the controller that runs the play.
+ADMIN = "@admin"
+
+
+def _opening(comment: str, ports: Iterable[int], sources: Iterable[str]) -> dict[str, Any]:
+    """TCP ``ports`` open to ``sources``: ADMIN, and addresses by family (``ip``, ``ip6``)."""
+    unique = set(sources)
+    return {
+        "comment": comment,
+        "ports": sorted(set(ports)),
+        "admin": ADMIN in unique,
+        **by_family(unique - {ADMIN}),
+    }
+
+
+def firewall_plan(
+    layout: Mapping[str, Mapping[str, Any]],
+    monitoring: Mapping[str, Any],
+    redis_hosts: Sequence[RedisHost],
+    ports: Mapping[str, Mapping[str, int]],
+) -> dict[str, dict[str, Any]]:
+    """Each host's firewall: its cluster's ``members`` and the ``openings`` beyond them.
+
+    Members of a Ray cluster (its head, workers and pool hosts, spare or not) reach each
+    other on every port: Ray's workers and agents listen on ports that change. Anyone else
+    reaches only what an opening names: the head's dashboard and client server from the
+    admin networks, exporters and Ray's metrics from the monitoring hosts, Prometheus and
+    Grafana from the admin networks and the heads they serve, Redis from the heads that
+    keep their state there. ``ports``: by host, ``client``, ``node_exporter``,
+    ``redis_exporter``, ``prometheus`` and ``grafana`` as far as it runs them.
+    """
+    plan: dict[str, dict[str, Any]] = {}
+
+    def host(name: str) -> dict[str, Any]:
+        return plan.setdefault(name, {"members": by_family([]), "openings": []})
+
+    servers: Mapping[str, Mapping[str, Any]] = monitoring["servers"]
+    server_addresses = [server["address"] for server in servers.values()]
+    for name, node in sorted(layout.items()):
+        entry = host(name)
+        entry["members"] = by_family(
+            other["address"] for other in layout.values() if other["cluster"] == node["cluster"]
+        )
+        if node["type"] == "head":
+            dashboard_port = int(str(node["dashboard_address"]).rsplit(":", 1)[1])
+            entry["openings"].append(
+                _opening(
+                    "Ray dashboard and client server",
+                    [dashboard_port, ports[name]["client"]],
+                    [ADMIN],
+                )
+            )
+        cluster = monitoring["clusters"].get(node["cluster"])
+        if cluster is not None:
+            server_address = servers[cluster["server"]]["address"]
+            entry["openings"].append(
+                _opening("Ray metrics", [node["metrics_port"]], [server_address])
+            )
+    for name in sorted(monitoring["exporters"]):
+        host(name)["openings"].append(
+            _opening("node_exporter", [ports[name]["node_exporter"]], server_addresses)
+        )
+    for name in sorted(servers):
+        heads = [
+            layout[cluster["head"]]["address"]
+            for cluster in monitoring["clusters"].values()
+            if cluster["server"] == name
+        ]
+        host(name)["openings"].append(
+            _opening(
+                "Prometheus and Grafana",
+                [ports[name]["prometheus"], ports[name]["grafana"]],
+                [ADMIN, *heads],
+            )
+        )
+    for redis in redis_hosts:
+        clients = [
+            node["address"]
+            for node in layout.values()
+            if node["type"] == "head" and node["redis_address"] == redis.address
+        ]
+        entry = host(redis.name)
+        entry["openings"].append(_opening("Redis", [int(redis.address.rsplit(":", 1)[1])], clients))
+        if server_addresses:
+            entry["openings"].append(
+                _opening("Redis exporter", [ports[redis.name]["redis_exporter"]], server_addresses)
+            )
+    for entry in plan.values():
+        entry["openings"] = [
+            opening
+            for opening in entry["openings"]
+            if opening["admin"] or opening["ip"] or opening["ip6"]
+        ]
+    return plan
+
+
+def admin_network_problems(host: str, networks: Any) -> list[Problem]:
+    """firewall_admin_networks must be addresses or networks nftables takes."""
+    if not isinstance(networks, list):
+        return [
+            Problem(
+                host,
+                "firewall_admin_networks",
+                f"{networks!r} is not a list",
+                "list addresses or networks, as in [192.0.2.0/24, 198.51.100.7]",
+            )
+        ]
+    problems: list[Problem] = []
+    for network in networks:
+        try:
+            ipaddress.ip_network(str(network), strict=False)
+        except ValueError:
+            problems.append(
+                Problem(
+                    host,
+                    "firewall_admin_networks",
+                    f"{network!r} is not an address or network",
+                    "write an address (198.51.100.7) or a network (192.0.2.0/24)",
+                )
+            )
+    return problems
+
+
+def by_family(sources: Iterable[str]) -> dict[str, list[str]]:
+    """Addresses and networks by the family nftables matches them with: ``ip``, ``ip6``."""
+    families: dict[str, list[str]] = {"ip": [], "ip6": []}
+    for source in sorted(set(sources)):
+        version = ipaddress.ip_network(source, strict=False).version
+        families["ip" if version == 4 else "ip6"].append(source)
+    return families
