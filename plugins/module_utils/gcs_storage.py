@@ -7,6 +7,8 @@ Pure functions: no Ansible or Redis imports, so pytest imports them directly.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable
 
@@ -44,6 +46,45 @@ def cluster_keys(keys: Iterable[str | bytes], namespace: str) -> list[str]:
     prefix = key_prefix(namespace)
     names = (key.decode() if isinstance(key, bytes) else key for key in keys)
     return sorted(name for name in names if name.startswith(prefix))
+
+
+# The Redis user the exporter reads metrics as: no key, no write.
+REDIS_EXPORTER_USER = "rayfleet-exporter"
+REDIS_EXPORTER_ACL = (
+    "resetkeys resetchannels -@all +@connection +ping +info +config|get +client|list "
+    "+slowlog|get +slowlog|len +latency|latest +cluster|info +dbsize +memory|stats"
+)
+
+
+def redis_user(namespace: str) -> str:
+    """The Redis user a cluster's GCS connects as (namespaces are unique per Redis)."""
+    return f"ray-{namespace}"
+
+
+def redis_user_acl(namespace: str) -> str:
+    """What a cluster's Redis user may do: Ray's GCS commands, on its own keys only.
+
+    Every job of the cluster runs as ray, like its GCS, and Ray 2.60 puts the password on
+    the GCS's and its workers' command lines: so the password may touch no other cluster's
+    state. Commands without keys that reach every key (FLUSHALL, SWAPDB...) are among
+    @dangerous; INFO and CLUSTER INFO, which the GCS asks at connect, are put back. ~DUMMY:
+    the GCS deletes that key to tell a Redis Cluster from a plain Redis.
+    """
+    return (
+        f"resetkeys resetchannels ~{scan_pattern(namespace)} ~DUMMY -@all +@read +@write "
+        "+@keyspace +@connection +@transaction +@string +@hash +@list +@set +@sortedset "
+        "-@dangerous -@scripting -@pubsub +info +cluster|info"
+    )
+
+
+def user_password(admin_password: str, user: str) -> str:
+    """A Redis user's password, derived from the admin password (HMAC-SHA256).
+
+    Both the redis role (which declares the user) and the ray role (whose head connects as
+    it) compute it from the one password file they already share; a user's password does
+    not reveal the admin password or another user's.
+    """
+    return hmac.new(admin_password.encode(), user.encode(), hashlib.sha256).hexdigest()
 
 
 def split_address(address: str) -> tuple[str, int]:

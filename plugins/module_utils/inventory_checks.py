@@ -19,6 +19,7 @@ from typing import Any
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     join_address,
     namespace_problem,
+    redis_user,
 )
 
 HEAD_GROUP = "ray_head"
@@ -550,6 +551,11 @@ def cluster_layout(
         }
         # A Redis outside the inventory: the validate play checks the head reaches it.
         external = storage == "redis" and bool(settings["ray_redis_address"])
+        # The head connects to a Redis of the inventory as its cluster's own user (the redis
+        # role declares it); to another Redis with that Redis's default user.
+        common["redis_user"] = (
+            redis_user(namespace_of(head, settings)) if storage == "redis" and not external else ""
+        )
         layout[head.name] = {
             **common,
             "type": "head",

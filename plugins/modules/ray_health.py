@@ -52,6 +52,10 @@ options:
         description: C(host:port).
         type: str
         required: true
+      username:
+        description: Its user; empty for the default user.
+        type: str
+        default: ""
       password:
         description: Its password.
         type: str
@@ -151,13 +155,13 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.redis_client impo
 )
 
 
-def probe_redis(address: str, password: str, timeout: float) -> Probe:
+def probe_redis(address: str, username: str, password: str, timeout: float) -> Probe:
     """PING the Redis primary at address, or the one a Sentinel there names."""
     if REDIS_IMPORT_ERROR:
         return Probe(False, "the redis Python client is missing (run the module with Ray's venv)")
     start = time.monotonic()
     try:
-        connect(address, "", password, timeout).ping()
+        connect(address, username, password, timeout).ping()
     except (RedisError, ValueError) as error:
         return Probe(False, str(error), time.monotonic() - start)
     return Probe(True, "PONG", time.monotonic() - start)
@@ -167,6 +171,7 @@ def main() -> None:
     redis_spec = {
         "name": {"type": "str", "required": True},
         "address": {"type": "str", "required": True},
+        "username": {"type": "str", "default": ""},
         "password": {"type": "str", "default": "", "no_log": True},
     }
     module = AnsibleModule(
@@ -223,7 +228,7 @@ def main() -> None:
     )
     if params["redis"]:
         redis = params["redis"]
-        probe = probe_redis(redis["address"], redis["password"], timeout)
+        probe = probe_redis(redis["address"], redis["username"], redis["password"], timeout)
         verdicts.append(redis_health(redis["name"], redis["address"], probe))
     result = as_result(verdicts)
     if not result["healthy"]:

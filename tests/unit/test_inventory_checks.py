@@ -97,6 +97,7 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
         "monitoring": True,
@@ -537,8 +538,10 @@ def test_redis_storage_uses_the_redis_groups_first_host(defaults: Defaults) -> N
         assert layout[node]["gcs_storage"] == "redis"
         assert layout[node]["redis_address"] == "10.0.0.30:6379"
         assert layout[node]["namespace"] == "rayfleet"
-    # A Redis of the inventory needs no reachability check from the head.
+    # A Redis of the inventory needs no reachability check from the head, and the head
+    # connects as its cluster's own user, which the redis role declares.
     assert layout["head"]["external_redis"] == ""
+    assert layout["head"]["redis_user"] == "ray-rayfleet"
 
 
 def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: Defaults) -> None:
@@ -546,6 +549,8 @@ def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: D
     layout = cluster_layout(hosts, defaults, (REDIS,))
     assert layout["head"]["redis_address"] == "redis.example.com:6390"
     assert layout["head"]["external_redis"] == "redis.example.com:6390"
+    # rayfleet declares no user on a Redis it does not run: the default user it is.
+    assert layout["head"]["redis_user"] == ""
 
 
 def test_redis_storage_without_any_redis_is_an_error(defaults: Defaults) -> None:

@@ -103,6 +103,7 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
         "monitoring": True,
