@@ -10,7 +10,7 @@ one monotonic clock (lab hosts are containers of this kernel):
   scale_down_s  from withdrawing the request to the host back in the pool (its node
                 gone from Ray, its unit stopped), which includes the idle timeout
   leave_s       the provider's own part of the scale-down: from the autoscaler's
-                terminate call to the host free again (monitor.log on the head)
+                terminate call to the host free again (the provisioner's journal on the head)
 
 warm: the pool type whose hosts have Ray installed ahead (ray_pool_preinstall);
 cold: the type whose host gets Ray installed by the join (wiped before each run).
@@ -43,7 +43,7 @@ PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
 PYTHON_ON_HEAD = "/opt/ray/2.60.0/bin/python"
 STATE = "/var/lib/rayfleet/autoscaler/state.json"
-MONITOR_LOG = "/var/lib/ray/tmp/session_latest/logs/monitor.log"
+PROVISIONER_LOG = "journalctl --unit rayfleet-provisioner --output cat --no-pager"
 POLL_S = 0.2
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
@@ -109,14 +109,13 @@ class Lab:
         return int(value) / 1e6
 
     def leave_seconds(self, host: str) -> float:
-        """The last leave of ``host`` in the autoscaler's log: terminate call to host free."""
-        log = self.command(
-            self.head,
-            f"grep -e 'rayfleet: {host} (node' -e 'rayfleet: {host} is back' {MONITOR_LOG}",
-        )
+        """The last leave of ``host`` in the provisioner's log: terminate call to host free."""
+        marks = (f"rayfleet: {host} (node", f"rayfleet: {host} is back")
+        log = self.command(self.head, PROVISIONER_LOG)
+        lines = [line for line in log.splitlines() if any(mark in line for mark in marks)]
         times = [
             datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            for line in log.splitlines()[-2:]
+            for line in lines[-2:]
             if (match := LOG_TIME.match(line))
         ]
         return round(times[1] - times[0], 3)

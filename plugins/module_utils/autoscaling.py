@@ -121,6 +121,7 @@ def autoscaling_config(
             "rayfleet": {
                 "state_dir": str(options["state_dir"]),
                 "ansible_config": str(options["ansible_config"]),
+                "socket": str(options["socket"]),
                 "inventory": str(options["inventory"]),
                 "quarantine_base_s": float(options["quarantine_base_s"]),
                 "quarantine_max_s": float(options["quarantine_max_s"]),

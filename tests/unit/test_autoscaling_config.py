@@ -55,6 +55,7 @@ OPTIONS = {
     "idle_timeout_minutes": 5,
     "state_dir": "/var/lib/rayfleet/autoscaler",
     "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+    "socket": "/run/rayfleet/provisioner.sock",
     "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
     "quarantine_base_s": 60,
     "quarantine_max_s": 3600,

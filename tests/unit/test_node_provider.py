@@ -1,7 +1,15 @@
-"""The node provider's contract with Ray's autoscaler, with playbook runs recorded, not run."""
+"""The node provider's contract with Ray's autoscaler, through a real provisioner on its socket.
+
+Playbook runs are recorded, not run: the test finishes each with the outcome it wants.
+"""
 
 from __future__ import annotations
 
+import grp
+import json
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +32,10 @@ from ray.autoscaler.v2.instance_manager.node_provider import NodeProviderAdapter
 from ray.core.generated.instance_manager_pb2 import NodeKind  # type: ignore[attr-defined]
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import LEGACY_FIELDS
-from rayfleet.autoscaler import provider as provider_module
 from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome
 from rayfleet.autoscaler.provider import AnsibleNodeProvider
+from rayfleet.autoscaler.provisioner import Provisioner, ProvisionerServer
+from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import HostRecord, Status, encode
 
 T = TypeVar("T")
@@ -57,6 +66,8 @@ def provider_config(state_dir: Path) -> dict[str, Any]:
         "rayfleet": {
             "state_dir": str(state_dir),
             "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+            # A Unix socket's path may not exceed 107 bytes: beside the state, not in it.
+            "socket": str(state_dir.parent / "p.sock"),
             "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
             "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
             "static": [{"name": "cpu-1", "node_type": "cpu", "ip": "10.0.0.11"}],
@@ -70,14 +81,33 @@ def provider_config(state_dir: Path) -> dict[str, Any]:
     }
 
 
+def start_provisioner(tmp_path: Path, launcher: RecordingLauncher) -> Provisioner:
+    """A provisioner with the recording launcher, serving its socket in a thread."""
+    settings = ProviderSettings.from_provider_config(provider_config(tmp_path / "state"), "lab")
+    provisioner = Provisioner(settings, launcher)
+    server = ProvisionerServer(settings.socket, provisioner, grp.getgrgid(os.getgid()).gr_name)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    SERVERS.append(server)
+    return provisioner
+
+
+SERVERS: list[ProvisionerServer] = []
+
+
 @pytest.fixture
-def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingLauncher]:
+def launcher(tmp_path: Path) -> Iterator[RecordingLauncher]:
     fake = RecordingLauncher()
-    monkeypatch.setitem(provider_module._LAUNCHERS, tmp_path / "state", fake)
     yield fake
+    while SERVERS:
+        server = SERVERS.pop()
+        server.shutdown()
+        server.server_close()
 
 
-def make_provider(tmp_path: Path) -> AnsibleNodeProvider:
+def make_provider(tmp_path: Path, launcher: RecordingLauncher) -> AnsibleNodeProvider:
+    """The provider as Ray's monitor builds it, and its provisioner (once per test)."""
+    if not SERVERS:
+        start_provisioner(tmp_path, launcher)
     return AnsibleNodeProvider(provider_config(tmp_path / "state"), "lab")
 
 
@@ -101,7 +131,7 @@ def members_file(tmp_path: Path) -> dict[str, Any]:
 def test_head_and_static_workers_are_always_listed(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     assert provider.non_terminated_nodes({}) == ["head", "cpu-1"]
     assert provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_HEAD}) == ["head"]
     assert provider.node_tags("head")[TAG_RAY_USER_NODE_TYPE] == "head"
@@ -114,7 +144,7 @@ def test_head_and_static_workers_are_always_listed(
 def test_a_launch_is_pending_until_the_join_playbook_succeeds(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     [node] = launch(provider, "small")
     assert launcher.runs == [(JOIN_PLAYBOOK, "small-1")]
     assert node in provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"})
@@ -136,7 +166,7 @@ def test_a_launch_is_pending_until_the_join_playbook_succeeds(
 def test_a_failed_host_is_quarantined_and_another_takes_over_its_launch(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     [node] = launch(provider, "small")
     launcher.finish("small-1", "join.yml failed: unreachable")
     assert provider.is_terminated(node)
@@ -159,7 +189,7 @@ def test_a_failed_host_is_quarantined_and_another_takes_over_its_launch(
 def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     [node] = launch(provider, "big")
     launcher.finish("big-1")
     provider.terminate_node(node)
@@ -177,7 +207,7 @@ def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
 def test_terminate_during_a_join_leaves_after_the_join(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     [node] = launch(provider, "big")
     provider.terminate_node(node)
     assert launcher.runs == [(JOIN_PLAYBOOK, "big-1")]
@@ -200,7 +230,7 @@ def test_a_new_autoscaler_rechecks_what_the_last_one_left(
             }
         )
     )
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     assert sorted(launcher.runs) == [
         (JOIN_PLAYBOOK, "small-1"),
         (JOIN_PLAYBOOK, "small-2"),
@@ -220,7 +250,7 @@ def test_a_new_autoscaler_rechecks_what_the_last_one_left(
 def test_autoscaler_v2_launches_and_terminates_through_rays_adapter(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path)
+    provider = make_provider(tmp_path, launcher)
     config = {
         "cluster_name": "lab",
         "max_workers": 3,
@@ -260,3 +290,29 @@ def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float 
         if done(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+def test_a_job_on_the_socket_gets_nothing_beyond_the_pool(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path, launcher)
+    socket_path = provider.settings.socket
+    assert socket_path.stat().st_mode & 0o777 == 0o660
+
+    def ask(raw: bytes) -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(str(socket_path))
+            connection.sendall(raw + b"\n")
+            with connection.makefile("rb") as replies:
+                answer: dict[str, Any] = json.loads(replies.readline())
+                return answer
+
+    run_a_playbook = json.dumps({"op": "run", "playbook": "site.yml", "limit": "all"}).encode()
+    assert ask(run_a_playbook) == {"error": "unknown operation 'run'"}
+    gpu = json.dumps({"op": "create", "node_type": "gpu", "count": 1}).encode()
+    assert ask(gpu) == {"error": "'gpu' is not a node type of the pool"}
+    retag_the_head = json.dumps({"op": "set_tags", "node_id": "head", "tags": {}}).encode()
+    assert ask(retag_the_head) == {"error": "node head is no pool member"}
+    assert ask(json.dumps({"op": "terminate", "node_id": "cpu-1"}).encode()) == {}
+    assert launcher.runs == []
+    assert provider.store.read() == {}

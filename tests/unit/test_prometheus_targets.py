@@ -31,6 +31,7 @@ def config(tmp_path: Path) -> Path:
     section: dict[str, Any] = {
         "state_dir": str(tmp_path / "state"),
         "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+        "socket": "/run/rayfleet/provisioner.sock",
         "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
         "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
         "pool": [

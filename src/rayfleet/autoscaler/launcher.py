@@ -1,7 +1,7 @@
 """Runs the join and leave playbooks on one pool host in a background thread.
 
-The autoscaler's update loop must not wait minutes for a cold host, so each run gets a
-thread; its output goes, line by line, to the autoscaler's log (monitor.log on the head).
+A request must not wait minutes for a cold host, so each run gets a thread; its output
+goes, line by line, to the provisioner's log (its unit's journal on the head).
 """
 
 from __future__ import annotations

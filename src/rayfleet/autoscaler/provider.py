@@ -6,6 +6,10 @@ Ray loads it from the autoscaling config the head role writes::
       type: external
       module: rayfleet.autoscaler.provider.AnsibleNodeProvider
 
+It runs inside Ray's monitor as ray, like every job, so it changes nothing itself: it reads
+the pool state and asks the provisioner (rayfleet.autoscaler.provisioner, a user of its own)
+for launches, terminations and tags through the provisioner's socket.
+
 Node ids are inventory host names. The head and static workers are reported as nodes
 that always run (Ray's autoscaler forgets the load of any node its provider does not
 list); pool hosts are reported while they are launching or running.
@@ -13,10 +17,9 @@ list); pool hosts are reported while they are launching or running.
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
-import time
-from pathlib import Path
+import socket
 from typing import Any
 
 from ray.autoscaler.node_provider import NodeProvider
@@ -31,32 +34,18 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from rayfleet.autoscaler import membership
-from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, PlaybookLauncher
+from rayfleet.autoscaler.requests import Create, Request, SetTags, Terminate, encode
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import (
-    HostRecord,
-    LaunchRequest,
-    PoolState,
-    StateStore,
-    Status,
-    allocate,
-    mark_failed,
-    mark_free,
-    mark_launching,
-    mark_running,
-    mark_terminating,
-    members,
-    set_tags,
-    unfinished,
-)
+from rayfleet.autoscaler.state import HostRecord, PoolState, StateStore, Status, members
 
 logger = logging.getLogger(__name__)
 
-# Ray may build the provider more than once in one process (config reloads): the
-# playbook threads of one state directory are shared, so no host runs two at a time.
-_LAUNCHERS: dict[Path, PlaybookLauncher] = {}
-_LAUNCHERS_LOCK = threading.Lock()
+# Seconds a request to the provisioner may take: it records a launch and starts a thread.
+REQUEST_TIMEOUT_S = 30.0
+
+
+class ProvisionerError(RuntimeError):
+    """The provisioner did not answer, or refused the request."""
 
 
 class AnsibleNodeProvider(NodeProvider):
@@ -65,17 +54,8 @@ class AnsibleNodeProvider(NodeProvider):
         self.settings = ProviderSettings.from_provider_config(provider_config, cluster_name)
         self._fixed = {node.name: node for node in self.settings.fixed}
         self._pool = {host.name: host for host in self.settings.pool}
-        self.store = StateStore(
-            self.settings.state_dir,
-            on_change=lambda state: membership.publish(self.settings, state),
-        )
-        with _LAUNCHERS_LOCK:
-            self.launcher = _LAUNCHERS.setdefault(
-                self.settings.state_dir, PlaybookLauncher(self.settings)
-            )
-        self._reconcile()
-        # The files may predate this head's settings (monitoring turned on, say).
-        membership.publish(self.settings, self.store.read())
+        # Read only: the provisioner writes it.
+        self.store = StateStore(self.settings.state_dir)
 
     # --- What Ray reads (v2 calls these from several threads at once) -------------
 
@@ -109,103 +89,52 @@ class AnsibleNodeProvider(NodeProvider):
     def external_ip(self, node_id: str) -> str:
         return self.internal_ip(node_id)
 
-    # --- What Ray asks for -----------------------------------------------------------
+    # --- What Ray asks for: the provisioner does it ----------------------------------
 
     def create_node(
         self, node_config: dict[str, Any], tags: dict[str, str], count: int
     ) -> dict[str, Any]:
         node_type = tags.get(TAG_RAY_USER_NODE_TYPE, "")
-        chosen = self.store.change(
-            lambda state: allocate(
-                state, self.settings.pool, LaunchRequest(node_type, count, tags), time.time()
-            )
-        )
-        if len(chosen) < count:
-            logger.warning(
-                "rayfleet: %d node(s) of type %r requested, %d free in the pool",
-                count,
-                node_type,
-                len(chosen),
-            )
+        try:
+            answer = self._ask(Create(node_type, count, tags))
+        except ProvisionerError as error:
+            # The autoscaler asks again in its next round.
+            logger.warning("rayfleet: no node of type %r launched: %s", node_type, error)
+            return {}
         state = self.store.read()
-        for host in chosen:
-            logger.info(
-                "rayfleet: %s joins as node %s of type %s", host, state[host].node_id, node_type
-            )
-            self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
-        return {state[host].node_id: self._tags(state[host].node_id, state) for host in chosen}
+        return {node: self._tags(node, state) for node in answer["nodes"]}
 
     def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
         if node_id in self._fixed:
             return
-        self.store.change(lambda state: (set_tags(state, self._host(node_id, state), tags), None))
+        self._ask(SetTags(node_id, tags))
 
     def terminate_node(self, node_id: str) -> None:
         if node_id in self._fixed:
             logger.warning("rayfleet: %s is not a pool host; it is not terminated", node_id)
             return
-        host = self.store.change(lambda state: _begin_termination(state, node_id))
-        if host is None:
-            return
-        logger.info("rayfleet: %s (node %s) leaves the cluster", host, node_id)
-        # A join still running ends first; its outcome starts the leave.
-        if not self.launcher.busy(host):
-            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
-
-    # --- Playbook outcomes -----------------------------------------------------------
-
-    def _joined(self, host: str, error: str | None) -> None:
-        now = time.time()
-
-        def transition(state: PoolState) -> tuple[PoolState, tuple[Status | None, list[str]]]:
-            record = state.get(host)
-            if record is None or record.status is not Status.LAUNCHING:
-                return state, (record.status if record else None, [])
-            if error is None:
-                return mark_running(state, host, now), (Status.RUNNING, [])
-            # Another free host of the type takes over the launch at once, under the same
-            # request: autoscaler v2 sees a failure only as a node that never shows up.
-            failed = mark_failed(state, host, error, now, self.settings.quarantine)
-            request = LaunchRequest(self._pool[host].node_type, 1, record.tags)
-            replaced, chosen = allocate(failed, self.settings.pool, request, now)
-            return replaced, (Status.QUARANTINED, chosen)
-
-        status, replacements = self.store.change(transition)
-        if status is Status.TERMINATING:
-            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
-        elif status is Status.QUARANTINED:
-            logger.warning("rayfleet: %s quarantined: %s", host, error)
-        for replacement in replacements:
-            logger.info("rayfleet: %s takes over the launch of %s", replacement, host)
-            self.launcher.start(JOIN_PLAYBOOK, replacement, self._joined)
-
-    def _left(self, host: str, error: str | None) -> None:
-        now = time.time()
-        if error is None:
-            self.store.change(lambda state: (mark_free(state, host, now), None))
-            logger.info("rayfleet: %s is back in the pool", host)
-        else:
-            self.store.change(
-                lambda state: (mark_failed(state, host, error, now, self.settings.quarantine), None)
-            )
-            logger.warning("rayfleet: %s quarantined: %s", host, error)
+        self._ask(Terminate(node_id))
 
     # --- Internals -------------------------------------------------------------------
 
-    def _reconcile(self) -> None:
-        """Re-check every host a previous autoscaler left launching, running or leaving.
-
-        The join playbook is idempotent: on a host that is fine it changes nothing and
-        confirms the node is ALIVE; on a host a crash left half-joined it finishes the job.
-        """
-        now = time.time()
-        leaving, joining = self.store.change(lambda state: _restart_unfinished(state, now))
-        for host in leaving:
-            logger.info("rayfleet: %s was leaving before this autoscaler; leaving again", host)
-            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
-        for host in joining:
-            logger.info("rayfleet: %s was a member before this autoscaler; re-checking", host)
-            self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
+    def _ask(self, request: Request) -> dict[str, Any]:
+        """The provisioner's answer; ProvisionerError when there is none, or a refusal."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(REQUEST_TIMEOUT_S)
+                connection.connect(str(self.settings.socket))
+                connection.sendall(encode(request))
+                with connection.makefile("rb") as replies:
+                    line = replies.readline()
+        except OSError as error:
+            raise ProvisionerError(f"{self.settings.socket}: {error}") from error
+        try:
+            answer: dict[str, Any] = json.loads(line)
+        except ValueError as error:
+            raise ProvisionerError(f"no answer from {self.settings.socket}") from error
+        if "error" in answer:
+            raise ProvisionerError(f"refused: {answer['error']}")
+        return answer
 
     @staticmethod
     def _record(node_id: str, state: PoolState) -> HostRecord | None:
@@ -240,22 +169,3 @@ class AnsibleNodeProvider(NodeProvider):
             TAG_RAY_NODE_STATUS: STATUS_UP_TO_DATE if running else STATUS_SETTING_UP,
             TAG_RAY_NODE_NAME: host,
         }
-
-
-def _restart_unfinished(
-    state: PoolState, now: float
-) -> tuple[PoolState, tuple[list[str], list[str]]]:
-    """Hosts to leave again and hosts to join again; the latter are marked launching."""
-    leaving = [host for host in unfinished(state) if state[host].status is Status.TERMINATING]
-    joining = [host for host in unfinished(state) if host not in leaving]
-    for host in joining:
-        state = mark_launching(state, host, now)
-    return state, (leaving, joining)
-
-
-def _begin_termination(state: PoolState, node_id: str) -> tuple[PoolState, str | None]:
-    """The host that is node ``node_id``, now leaving; None if it is no member."""
-    host = members(state).get(node_id)
-    if host is None:
-        return state, None
-    return mark_terminating(state, host, time.time()), host

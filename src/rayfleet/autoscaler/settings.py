@@ -25,8 +25,10 @@ class ProviderSettings:
     cluster: str
     # Holds the state, its lock, the members inventory and the playbook runs.
     state_dir: Path
-    # The ansible.cfg of the provider's runs: collection path, SSH key, host keys.
+    # The ansible.cfg of the provisioner's runs: collection path, SSH key, host keys.
     ansible_config: Path
+    # The provisioner's Unix socket, where the provider asks for launches and terminations.
+    socket: Path
     # The provider's inventory of the cluster (head and pool) and the members file.
     inventory: Path
     fixed: tuple[FixedNode, ...]
@@ -57,6 +59,7 @@ class ProviderSettings:
             cluster=cluster,
             state_dir=Path(section["state_dir"]),
             ansible_config=Path(section["ansible_config"]),
+            socket=Path(section["socket"]),
             inventory=Path(section["inventory"]),
             fixed=tuple(fixed),
             pool=tuple(

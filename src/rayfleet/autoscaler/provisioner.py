@@ -1,0 +1,256 @@
+"""The provisioner: the one process that changes pool hosts, on the node provider's requests.
+
+It runs on an autoscaling head as its own system user, which alone holds the SSH key that
+reaches the pool hosts, the pool state and the members inventory. The node provider, inside
+Ray's monitor, runs as ray like every job: it reads the state, and asks through a Unix
+socket for "a node of type T", "node N leaves", or new tags, which the provisioner checks
+against the pool (rayfleet.autoscaler.requests) before it chooses hosts and runs playbooks.
+
+    python -m rayfleet.autoscaler.provisioner --config /etc/rayfleet/autoscaler/autoscaling.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import logging
+import os
+import socketserver
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from rayfleet.autoscaler import membership
+from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome, PlaybookLauncher
+from rayfleet.autoscaler.requests import (
+    MAX_REQUEST_BYTES,
+    Create,
+    Request,
+    RequestError,
+    SetTags,
+    Terminate,
+    decode,
+)
+from rayfleet.autoscaler.settings import ProviderSettings
+from rayfleet.autoscaler.state import (
+    LaunchRequest,
+    PoolState,
+    StateStore,
+    Status,
+    allocate,
+    mark_failed,
+    mark_free,
+    mark_launching,
+    mark_running,
+    mark_terminating,
+    members,
+    set_tags,
+    unfinished,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Launcher(Protocol):
+    def start(self, playbook: str, host: str, outcome: Outcome) -> None: ...
+
+    def busy(self, host: str) -> bool: ...
+
+
+class Provisioner:
+    """Pool state transitions and the playbook runs they start."""
+
+    def __init__(self, settings: ProviderSettings, launcher: Launcher) -> None:
+        self.settings = settings
+        self.launcher = launcher
+        self._pool = {host.name: host for host in settings.pool}
+        self.node_types = dict(Counter(host.node_type for host in settings.pool))
+        self.store = StateStore(
+            settings.state_dir, on_change=lambda state: membership.publish(settings, state)
+        )
+        self._reconcile()
+        # The files may predate this head's settings (monitoring turned on, say).
+        membership.publish(settings, self.store.read())
+
+    def handle(self, request: Request) -> dict[str, Any]:
+        if isinstance(request, Create):
+            return {"nodes": self.create(request)}
+        if isinstance(request, Terminate):
+            self.terminate(request.node_id)
+        else:
+            self.set_tags(request)
+        return {}
+
+    def create(self, request: Create) -> list[str]:
+        """Node ids of the hosts chosen for the request, each now joining."""
+        launch = LaunchRequest(request.node_type, request.count, dict(request.tags))
+        chosen = self.store.change(
+            lambda state: allocate(state, self.settings.pool, launch, time.time())
+        )
+        if len(chosen) < request.count:
+            logger.warning(
+                "rayfleet: %d node(s) of type %r requested, %d free in the pool",
+                request.count,
+                request.node_type,
+                len(chosen),
+            )
+        state = self.store.read()
+        for host in chosen:
+            logger.info(
+                "rayfleet: %s joins as node %s of type %s",
+                host,
+                state[host].node_id,
+                request.node_type,
+            )
+            self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
+        return [state[host].node_id for host in chosen]
+
+    def terminate(self, node_id: str) -> None:
+        host = self.store.change(lambda state: _begin_termination(state, node_id))
+        if host is None:
+            logger.warning("rayfleet: node %s is no pool member; nothing leaves", node_id)
+            return
+        logger.info("rayfleet: %s (node %s) leaves the cluster", host, node_id)
+        # A join still running ends first; its outcome starts the leave.
+        if not self.launcher.busy(host):
+            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+
+    def set_tags(self, request: SetTags) -> None:
+        def transition(state: PoolState) -> tuple[PoolState, None]:
+            host = members(state).get(request.node_id)
+            if host is None:
+                raise RequestError(f"node {request.node_id} is no pool member")
+            return set_tags(state, host, dict(request.tags)), None
+
+        self.store.change(transition)
+
+    # --- Playbook outcomes -----------------------------------------------------------
+
+    def _joined(self, host: str, error: str | None) -> None:
+        now = time.time()
+
+        def transition(state: PoolState) -> tuple[PoolState, tuple[Status | None, list[str]]]:
+            record = state.get(host)
+            if record is None or record.status is not Status.LAUNCHING:
+                return state, (record.status if record else None, [])
+            if error is None:
+                return mark_running(state, host, now), (Status.RUNNING, [])
+            # Another free host of the type takes over the launch at once, under the same
+            # request: autoscaler v2 sees a failure only as a node that never shows up.
+            failed = mark_failed(state, host, error, now, self.settings.quarantine)
+            request = LaunchRequest(self._pool[host].node_type, 1, record.tags)
+            replaced, chosen = allocate(failed, self.settings.pool, request, now)
+            return replaced, (Status.QUARANTINED, chosen)
+
+        status, replacements = self.store.change(transition)
+        if status is Status.TERMINATING:
+            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        elif status is Status.QUARANTINED:
+            logger.warning("rayfleet: %s quarantined: %s", host, error)
+        for replacement in replacements:
+            logger.info("rayfleet: %s takes over the launch of %s", replacement, host)
+            self.launcher.start(JOIN_PLAYBOOK, replacement, self._joined)
+
+    def _left(self, host: str, error: str | None) -> None:
+        now = time.time()
+        if error is None:
+            self.store.change(lambda state: (mark_free(state, host, now), None))
+            logger.info("rayfleet: %s is back in the pool", host)
+        else:
+            self.store.change(
+                lambda state: (mark_failed(state, host, error, now, self.settings.quarantine), None)
+            )
+            logger.warning("rayfleet: %s quarantined: %s", host, error)
+
+    def _reconcile(self) -> None:
+        """Re-check every host a previous provisioner left launching, running or leaving.
+
+        The join playbook is idempotent: on a host that is fine it changes nothing and
+        confirms the node is ALIVE; on a host a crash left half-joined it finishes the job.
+        """
+        now = time.time()
+        leaving, joining = self.store.change(lambda state: _restart_unfinished(state, now))
+        for host in leaving:
+            logger.info("rayfleet: %s was leaving before this provisioner; leaving again", host)
+            self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        for host in joining:
+            logger.info("rayfleet: %s was a member before this provisioner; re-checking", host)
+            self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
+
+
+def _restart_unfinished(
+    state: PoolState, now: float
+) -> tuple[PoolState, tuple[list[str], list[str]]]:
+    """Hosts to leave again and hosts to join again; the latter are marked launching."""
+    leaving = [host for host in unfinished(state) if state[host].status is Status.TERMINATING]
+    joining = [host for host in unfinished(state) if host not in leaving]
+    for host in joining:
+        state = mark_launching(state, host, now)
+    return state, (leaving, joining)
+
+
+def _begin_termination(state: PoolState, node_id: str) -> tuple[PoolState, str | None]:
+    """The host that is node ``node_id``, now leaving; None if it is no member."""
+    host = members(state).get(node_id)
+    if host is None:
+        return state, None
+    return mark_terminating(state, host, time.time()), host
+
+
+# --- The socket ----------------------------------------------------------------------
+
+# A request's line, with room for its newline (requests.decode checks the size).
+MAX_LINE = MAX_REQUEST_BYTES + 1
+
+
+class _Connection(socketserver.StreamRequestHandler):
+    """One request, one answer: a JSON line each way."""
+
+    server: ProvisionerServer
+
+    def handle(self) -> None:
+        provisioner = self.server.provisioner
+        line = self.rfile.readline(MAX_LINE)
+        try:
+            answer = provisioner.handle(decode(line, provisioner.node_types))
+        except RequestError as error:
+            logger.warning("rayfleet: refused a request: %s", error)
+            answer = {"error": str(error)}
+        self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+
+class ProvisionerServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, socket_path: Path, provisioner: Provisioner, client_group: str) -> None:
+        socket_path.unlink(missing_ok=True)
+        self.provisioner = provisioner
+        super().__init__(str(socket_path), _Connection)
+        # The node provider connects as a member of client_group (ray); nobody else may.
+        os.chown(socket_path, -1, grp.getgrnam(client_group).gr_gid)
+        os.chmod(socket_path, 0o660)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="Ray's autoscaling config")
+    parser.add_argument("--client-group", default="ray", help="the group the provider runs as")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = yaml.safe_load(args.config.read_text())
+    settings = ProviderSettings.from_provider_config(config["provider"], config["cluster_name"])
+    provisioner = Provisioner(settings, PlaybookLauncher(settings))
+    with ProvisionerServer(settings.socket, provisioner, args.client_group) as server:
+        logger.info("rayfleet: provisioner of cluster %s on %s", settings.cluster, settings.socket)
+        server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
