@@ -13,8 +13,8 @@ DOCUMENTATION = r"""
 name: address_families
 short_description: Sort addresses and networks into IPv4 and IPv6
 description:
-  - Returns C({ip: [...], ip6: [...]}), each sorted and without duplicates, as the firewall role
-    puts them into nftables sets of type C(ipv4_addr) and C(ipv6_addr).
+  - "Returns a mapping with C(ip) and C(ip6), each a sorted list without duplicates, as the
+    firewall role puts them into nftables sets of type C(ipv4_addr) and C(ipv6_addr)."
 options:
   _input:
     description: Addresses and networks, as in C([192.0.2.7, 2001:db8::/64]).
