@@ -546,6 +546,7 @@ def cluster_layout(
             "external_redis": "",
             "autoscaling": bool(settings["ray_autoscaling"]),
             "auth_mode": str(settings["ray_auth_mode"]),
+            "tls": bool(settings["ray_tls"]),
             "monitoring": bool(settings["ray_monitoring"]),
             "temp_dir": str(settings["ray_temp_dir"]),
         }

@@ -100,6 +100,7 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
+        "tls": False,
         "monitoring": True,
         "temp_dir": "/var/lib/ray/tmp",
         "metrics_port": 8090,
@@ -682,12 +683,15 @@ def test_the_head_is_never_in_the_pool(defaults: Defaults) -> None:
 # --- token authentication -----------------------------------------------------------------------
 
 
-def test_auth_is_the_heads_for_the_whole_cluster(defaults: Defaults) -> None:
-    hosts = [head(ray_auth_mode="disabled"), worker("cpu-1", ray_auth_mode="token")]
+def test_auth_and_tls_are_the_heads_for_the_whole_cluster(defaults: Defaults) -> None:
+    hosts = [
+        head(ray_auth_mode="disabled", ray_tls=True),
+        worker("cpu-1", ray_auth_mode="token", ray_tls=False),
+    ]
     layout = cluster_layout(hosts, defaults)
-    assert {name: node["auth_mode"] for name, node in layout.items()} == {
-        "head": "disabled",
-        "cpu-1": "disabled",
+    assert {name: (node["auth_mode"], node["tls"]) for name, node in layout.items()} == {
+        "head": ("disabled", True),
+        "cpu-1": ("disabled", True),
     }
 
 

@@ -106,6 +106,7 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
+        "tls": False,
         "monitoring": True,
         "temp_dir": "/var/lib/ray/tmp",
         "metrics_port": 8090,
