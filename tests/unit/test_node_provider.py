@@ -36,7 +36,7 @@ from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome
 from rayfleet.autoscaler.provider import AnsibleNodeProvider
 from rayfleet.autoscaler.provisioner import Provisioner, ProvisionerServer
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import HostRecord, Status, encode
+from rayfleet.autoscaler.state import HostRecord, PoolState, StateStore, Status, encode
 
 T = TypeVar("T")
 
@@ -111,6 +111,11 @@ def make_provider(tmp_path: Path, launcher: RecordingLauncher) -> AnsibleNodePro
     return AnsibleNodeProvider(provider_config(tmp_path / "state"), "lab")
 
 
+def pool_state(tmp_path: Path) -> PoolState:
+    """The state as the provisioner keeps it."""
+    return StateStore(tmp_path / "state").read()
+
+
 def launch(provider: AnsibleNodeProvider, node_type: str, count: int = 1) -> list[str]:
     tags = {
         TAG_RAY_NODE_KIND: NODE_KIND_WORKER,
@@ -170,7 +175,7 @@ def test_a_failed_host_is_quarantined_and_another_takes_over_its_launch(
     [node] = launch(provider, "small")
     launcher.finish("small-1", "join.yml failed: unreachable")
     assert provider.is_terminated(node)
-    record = provider.store.read()["small-1"]
+    record = pool_state(tmp_path)["small-1"]
     assert (record.status, record.last_error) == (
         Status.QUARANTINED,
         "join.yml failed: unreachable",
@@ -198,7 +203,7 @@ def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
     assert provider.is_terminated(node)
     assert launch(provider, "big") == []
     launcher.finish("big-1")
-    assert provider.store.read()["big-1"].status is Status.FREE
+    assert pool_state(tmp_path)["big-1"].status is Status.FREE
     assert members_file(tmp_path)["ray_pool_members"]["hosts"] == {}
     [again] = launch(provider, "big")
     assert again != node
@@ -213,7 +218,7 @@ def test_terminate_during_a_join_leaves_after_the_join(
     assert launcher.runs == [(JOIN_PLAYBOOK, "big-1")]
     launcher.finish("big-1")
     assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
-    assert provider.store.read()["big-1"].status is Status.TERMINATING
+    assert pool_state(tmp_path)["big-1"].status is Status.TERMINATING
 
 
 def test_a_new_autoscaler_rechecks_what_the_last_one_left(
@@ -298,6 +303,10 @@ def test_a_job_on_the_socket_gets_nothing_beyond_the_pool(
     provider = make_provider(tmp_path, launcher)
     socket_path = provider.settings.socket
     assert socket_path.stat().st_mode & 0o777 == 0o660
+    [node] = launch(provider, "small")
+    # The state file is the provisioner's alone; the provider reads it through the socket.
+    assert (tmp_path / "state" / "state.json").stat().st_mode & 0o777 == 0o600
+    assert provider.node_tags(node)[TAG_RAY_USER_NODE_TYPE] == "small"
 
     def ask(raw: bytes) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -314,5 +323,5 @@ def test_a_job_on_the_socket_gets_nothing_beyond_the_pool(
     retag_the_head = json.dumps({"op": "set_tags", "node_id": "head", "tags": {}}).encode()
     assert ask(retag_the_head) == {"error": "node head is no pool member"}
     assert ask(json.dumps({"op": "terminate", "node_id": "cpu-1"}).encode()) == {}
-    assert launcher.runs == []
-    assert provider.store.read() == {}
+    assert launcher.runs == [(JOIN_PLAYBOOK, "small-1")]
+    assert list(pool_state(tmp_path)) == ["small-1"]

@@ -9,6 +9,7 @@ import pytest
 from rayfleet.autoscaler.requests import (
     MAX_REQUEST_BYTES,
     Create,
+    ReadState,
     RequestError,
     SetTags,
     Terminate,
@@ -29,10 +30,11 @@ def line(**body: object) -> bytes:
         Create("small", 2, {"ray-launch-request": "r1"}),
         Terminate("small-1-3"),
         SetTags("big-1-1", {"ray-node-status": "up-to-date"}),
+        ReadState(),
     ],
 )
 def test_what_the_provider_sends_comes_back_the_same(
-    request_: Create | Terminate | SetTags,
+    request_: Create | Terminate | SetTags | ReadState,
 ) -> None:
     assert decode(encode(request_), NODE_TYPES) == request_
 

@@ -6,9 +6,9 @@ Ray loads it from the autoscaling config the head role writes::
       type: external
       module: rayfleet.autoscaler.provider.AnsibleNodeProvider
 
-It runs inside Ray's monitor as ray, like every job, so it changes nothing itself: it reads
-the pool state and asks the provisioner (rayfleet.autoscaler.provisioner, a user of its own)
-for launches, terminations and tags through the provisioner's socket.
+It runs inside Ray's monitor as ray, like every job, so it holds nothing: it asks the
+provisioner (rayfleet.autoscaler.provisioner, a user of its own), through its socket, for
+the pool state, launches, terminations and tags.
 
 Node ids are inventory host names. The head and static workers are reported as nodes
 that always run (Ray's autoscaler forgets the load of any node its provider does not
@@ -34,9 +34,9 @@ from ray.autoscaler.tags import (
     TAG_RAY_USER_NODE_TYPE,
 )
 
-from rayfleet.autoscaler.requests import Create, Request, SetTags, Terminate, encode
+from rayfleet.autoscaler.requests import Create, ReadState, Request, SetTags, Terminate, encode
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import HostRecord, PoolState, StateStore, Status, members
+from rayfleet.autoscaler.state import HostRecord, PoolState, Status, decode, members
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,12 @@ class AnsibleNodeProvider(NodeProvider):
         self.settings = ProviderSettings.from_provider_config(provider_config, cluster_name)
         self._fixed = {node.name: node for node in self.settings.fixed}
         self._pool = {host.name: host for host in self.settings.pool}
-        # Read only: the provisioner writes it.
-        self.store = StateStore(self.settings.state_dir)
+        self._last_state: PoolState = {}
 
     # --- What Ray reads (v2 calls these from several threads at once) -------------
 
     def non_terminated_nodes(self, tag_filters: dict[str, str]) -> list[str]:
-        state = self.store.read()
+        state = self._state()
         pool_nodes = [node for node, host in members(state).items() if host in self._pool]
         return [
             node
@@ -71,20 +70,20 @@ class AnsibleNodeProvider(NodeProvider):
     def is_running(self, node_id: str) -> bool:
         if node_id in self._fixed:
             return True
-        record = self._record(node_id, self.store.read())
+        record = self._record(node_id, self._state())
         return record is not None and record.status is Status.RUNNING
 
     def is_terminated(self, node_id: str) -> bool:
-        return node_id not in self._fixed and self._record(node_id, self.store.read()) is None
+        return node_id not in self._fixed and self._record(node_id, self._state()) is None
 
     def node_tags(self, node_id: str) -> dict[str, str]:
-        return self._tags(node_id, self.store.read())
+        return self._tags(node_id, self._state())
 
     def internal_ip(self, node_id: str) -> str:
         fixed = self._fixed.get(node_id)
         if fixed is not None:
             return fixed.ip
-        return self._pool[self._host(node_id, self.store.read())].ip
+        return self._pool[self._host(node_id, self._state())].ip
 
     def external_ip(self, node_id: str) -> str:
         return self.internal_ip(node_id)
@@ -101,7 +100,7 @@ class AnsibleNodeProvider(NodeProvider):
             # The autoscaler asks again in its next round.
             logger.warning("rayfleet: no node of type %r launched: %s", node_type, error)
             return {}
-        state = self.store.read()
+        state = self._state()
         return {node: self._tags(node, state) for node in answer["nodes"]}
 
     def set_node_tags(self, node_id: str, tags: dict[str, str]) -> None:
@@ -116,6 +115,18 @@ class AnsibleNodeProvider(NodeProvider):
         self._ask(Terminate(node_id))
 
     # --- Internals -------------------------------------------------------------------
+
+    def _state(self) -> PoolState:
+        """The pool state, from the provisioner; while it does not answer, the last one read.
+
+        Ray's autoscaler gives up (and takes the head down) after a few rounds that raise:
+        a provisioner restart must not do that.
+        """
+        try:
+            self._last_state = decode(self._ask(ReadState())["state"])
+        except ProvisionerError as error:
+            logger.warning("rayfleet: pool state as last read: %s", error)
+        return self._last_state
 
     def _ask(self, request: Request) -> dict[str, Any]:
         """The provisioner's answer; ProvisionerError when there is none, or a refusal."""

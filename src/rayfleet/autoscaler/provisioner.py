@@ -31,6 +31,7 @@ from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome,
 from rayfleet.autoscaler.requests import (
     MAX_REQUEST_BYTES,
     Create,
+    ReadState,
     Request,
     RequestError,
     SetTags,
@@ -44,6 +45,7 @@ from rayfleet.autoscaler.state import (
     StateStore,
     Status,
     allocate,
+    encode,
     mark_failed,
     mark_free,
     mark_launching,
@@ -81,6 +83,8 @@ class Provisioner:
     def handle(self, request: Request) -> dict[str, Any]:
         if isinstance(request, Create):
             return {"nodes": self.create(request)}
+        if isinstance(request, ReadState):
+            return {"state": encode(self.store.read())}
         if isinstance(request, Terminate):
             self.terminate(request.node_id)
         else:

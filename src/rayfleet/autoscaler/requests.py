@@ -2,8 +2,9 @@
 
 The provider runs inside Ray's monitor as ray, like every job: anything that can talk to the
 provisioner's socket is to be read as a job. So a request names only a node type of the
-pool, a count the pool can hold, a node id, and Ray's own string tags; the provisioner
-chooses the hosts and runs the playbooks. Pure functions: pytest imports them directly.
+pool, a count the pool can hold, a node id, and Ray's own string tags, or asks for the pool
+state; the provisioner chooses the hosts and runs the playbooks. Pure functions: pytest
+imports them directly.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class SetTags:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-Request = Create | Terminate | SetTags
+@dataclass(frozen=True)
+class ReadState:
+    """The pool state, which only the provisioner's user may read from its file."""
+
+
+Request = Create | Terminate | SetTags | ReadState
 
 
 def encode(request: Request) -> bytes:
@@ -54,6 +60,8 @@ def encode(request: Request) -> bytes:
         }
     elif isinstance(request, Terminate):
         body = {"op": "terminate", "node_id": request.node_id}
+    elif isinstance(request, ReadState):
+        body = {"op": "state"}
     else:
         body = {"op": "set_tags", "node_id": request.node_id, "tags": dict(request.tags)}
     return json.dumps(body).encode() + b"\n"
@@ -86,6 +94,8 @@ def decode(line: bytes, node_types: Mapping[str, int]) -> Request:
         return Terminate(_text(body, "node_id"))
     if operation == "set_tags":
         return SetTags(_text(body, "node_id"), _tags(body))
+    if operation == "state":
+        return ReadState()
     raise RequestError(f"unknown operation {operation!r}")
 
 

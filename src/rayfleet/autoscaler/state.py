@@ -281,7 +281,8 @@ class StateStore:
                 before = self.read()
                 after, result = transition(before)
                 if after != before or not self.path.exists():
-                    write_atomically(self.path, encode(after))
+                    # Its owner's alone: the node provider asks the provisioner for it.
+                    write_atomically(self.path, encode(after), mode=0o600)
                     if self._on_change is not None:
                         self._on_change(after)
                 return result
