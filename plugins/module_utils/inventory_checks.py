@@ -11,6 +11,7 @@ node its role, worker group and head.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ def check_inventory(
         warnings += unknown
         settings = effective_vars(host, defaults)
         problems += _check_membership(host)
+        problems += _check_address(host)
         problems += _check_version(host, settings)
         problems += _check_ports(host, settings)
         problems += _check_memory(host, settings)
@@ -162,6 +164,23 @@ def _clusters(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, 
         elif host.in_workers:
             cluster.workers.append(host)
     return clusters
+
+
+def _check_address(host: HostInput) -> list[Problem]:
+    """Ray advertises the address and the firewall lets it in: it must be an IP address."""
+    try:
+        ipaddress.ip_address(host.address)
+    except ValueError:
+        return [
+            Problem(
+                host.name,
+                "ray_node_ip",
+                f"{host.address!r} is not an IP address (the host has no default IPv4 address "
+                "in its facts, and its ansible_host is a name)",
+                "set ray_node_ip to the host's address on the cluster network",
+            )
+        ]
+    return []
 
 
 def _check_membership(host: HostInput) -> list[Problem]:

@@ -714,3 +714,9 @@ def test_a_dashboard_on_every_interface_needs_its_own_setting(
     assert "ray_dashboard_all_interfaces: true" in problem.fix
     allowed = [head(ray_dashboard_host=bind, ray_dashboard_all_interfaces=True)]
     assert problems_of(allowed, defaults) == []
+
+
+def test_a_host_whose_address_is_a_name_is_refused(defaults: Defaults) -> None:
+    problem = only(problems_of([head(address="head.example.com")], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_node_ip")
+    assert "'head.example.com' is not an IP address" in problem.message
