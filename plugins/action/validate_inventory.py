@@ -103,7 +103,7 @@ class ActionModule(ActionBase):
             name: self._listener_ports(task_vars["hostvars"][name], defaults, layout.get(name))
             for name in managed
         }
-        plan = firewall_plan(layout, monitoring, redis_hosts, ports)
+        plan = firewall_plan(layout, monitoring, redis_hosts, ports, managed)
         for name, entry in plan.items():
             entry["enabled"] = bool(
                 self._setting(task_vars["hostvars"][name], "firewall", "firewall_enabled")

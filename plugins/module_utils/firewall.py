@@ -41,6 +41,7 @@ def firewall_plan(
     monitoring: Mapping[str, Any],
     redis_hosts: Sequence[RedisHost],
     ports: Mapping[str, Mapping[str, int]],
+    hosts: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Each host's firewall: its cluster's ``members`` and the ``openings`` beyond them.
 
@@ -50,7 +51,8 @@ def firewall_plan(
     admin networks, exporters and Ray's metrics from the monitoring hosts, Prometheus and
     Grafana from the admin networks and the heads they serve, Redis from the heads that
     keep their state there. ``ports``: by host, ``client``, ``node_exporter``,
-    ``redis_exporter``, ``prometheus`` and ``grafana`` as far as it runs them.
+    ``redis_exporter``, ``prometheus`` and ``grafana`` as far as it runs them. ``hosts``:
+    every host rayfleet manages, which all get an entry (some with nothing to open).
     """
     plan: dict[str, dict[str, Any]] = {}
 
@@ -108,6 +110,8 @@ def firewall_plan(
             entry["openings"].append(
                 _opening("Redis exporter", [ports[redis.name]["redis_exporter"]], server_addresses)
             )
+    for name in hosts:
+        host(name)
     for entry in plan.values():
         entry["openings"] = [
             opening

@@ -142,6 +142,12 @@ def test_without_monitoring_no_exporter_port_opens() -> None:
     assert openings(result["cpu-1"]) == {}
 
 
+def test_every_managed_host_gets_a_firewall_even_with_nothing_to_open() -> None:
+    monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
+    result = firewall_plan(LAYOUT, monitoring, REDIS, PORTS, ["mon-1"])
+    assert result["mon-1"] == {"members": {"ip": [], "ip6": []}, "openings": []}
+
+
 def test_addresses_are_sorted_by_family() -> None:
     assert by_family(["2001:db8::/64", "10.0.0.1", "192.0.2.0/24", "10.0.0.1"]) == {
         "ip": ["10.0.0.1", "192.0.2.0/24"],
