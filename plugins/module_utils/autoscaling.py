@@ -16,7 +16,8 @@ HEAD_NODE_TYPE = "head"
 PROVIDER_MODULE = "rayfleet.autoscaler.provider.AnsibleNodeProvider"
 POOL_GROUP = "ray_pool"
 REDIS_GROUP = "redis"
-# Connection settings of a pool host that hold on the head too (not key files).
+# A pool host's settings that hold on the head too: its connection (not key files), and
+# whether rayfleet's firewall guards it, which a join checks.
 CONNECTION_VARS = (
     "ansible_host",
     "ansible_port",
@@ -25,6 +26,7 @@ CONNECTION_VARS = (
     "ansible_become_method",
     "ansible_become_user",
     "ansible_python_interpreter",
+    "firewall_enabled",
 )
 # Fields Ray's config schema requires of a provider that installs nothing itself.
 LEGACY_FIELDS: dict[str, Any] = {

@@ -8,6 +8,7 @@ import pytest
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
 
+from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import connection_vars
 from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
     autoscaler_inventory,
     autoscaling_config,
@@ -126,3 +127,10 @@ def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
     assert gpu_1["ray_wheelhouse_dir"] == "/var/cache/rayfleet/wheelhouse"
     # Static workers are not the provider's to run playbooks on.
     assert "cpu" not in groups["ray_workers"]["children"]
+
+
+def test_the_provisioners_runs_see_whether_a_pool_host_is_fenced() -> None:
+    hostvars = {"small-1": {"firewall_enabled": False, "ray_num_cpus": 1, "ansible_port": 2222}}
+    assert connection_vars(hostvars, ["small-1"], "root") == {
+        "small-1": {"ansible_user": "root", "ansible_port": 2222, "firewall_enabled": False}
+    }

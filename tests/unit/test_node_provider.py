@@ -283,7 +283,8 @@ def test_autoscaler_v2_launches_and_terminates_through_rays_adapter(
 
     adapter.terminate([node], request_id="terminate-1")
     wait_for(adapter.get_non_terminated, lambda found: node not in found)
-    assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
+    # The provisioner marks the host leaving, then starts the playbook.
+    wait_for(lambda: launcher.runs[-1], lambda run: run == (LEAVE_PLAYBOOK, "big-1"))
     assert adapter.poll_errors() == []
 
 
@@ -292,8 +293,9 @@ def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float 
     deadline = time.monotonic() + timeout_s
     while True:
         value = read()
-        if done(value) or time.monotonic() > deadline:
+        if done(value):
             return value
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout_s} s"
         time.sleep(0.05)
 
 
@@ -306,6 +308,8 @@ def test_a_job_on_the_socket_gets_nothing_beyond_the_pool(
     [node] = launch(provider, "small")
     # The state file is the provisioner's alone; the provider reads it through the socket.
     assert (tmp_path / "state" / "state.json").stat().st_mode & 0o777 == 0o600
+    # Whoever can open the lock can hold it and stop every change.
+    assert (tmp_path / "state" / "state.lock").stat().st_mode & 0o777 == 0o600
     assert provider.node_tags(node)[TAG_RAY_USER_NODE_TYPE] == "small"
 
     def ask(raw: bytes) -> dict[str, Any]:

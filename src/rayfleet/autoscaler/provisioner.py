@@ -217,10 +217,15 @@ class _Connection(socketserver.StreamRequestHandler):
     """One request, one answer: a JSON line each way."""
 
     server: ProvisionerServer
+    # A client that sends nothing does not hold its thread for long.
+    timeout = 10
 
     def handle(self) -> None:
         provisioner = self.server.provisioner
-        line = self.rfile.readline(MAX_LINE)
+        try:
+            line = self.rfile.readline(MAX_LINE)
+        except TimeoutError:
+            return
         try:
             answer = provisioner.handle(decode(line, provisioner.node_types))
         except RequestError as error:
