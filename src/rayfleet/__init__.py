@@ -1,3 +1,3 @@
 """rayfleet: production Ray clusters on your own hosts, deployed with Ansible."""
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
