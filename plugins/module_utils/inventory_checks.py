@@ -51,6 +51,9 @@ NODE_PORTS = (
 )
 HEAD_PORTS = ("ray_gcs_port", "ray_dashboard_port", "ray_client_server_port")
 UNSPECIFIED_ADDRESSES = {"0.0.0.0", "::", ""}
+# Settings that are secrets: never in the layout, which Ansible prints at -v and the head's
+# provisioner inventory holds.
+SECRET_VARS = frozenset({"ray_auth_token"})
 
 
 @dataclass(frozen=True)
@@ -532,6 +535,10 @@ def _check_gcs_storage(
     return problems
 
 
+def _public(user_vars: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in user_vars.items() if name not in SECRET_VARS}
+
+
 def cluster_layout(
     hosts: list[HostInput],
     defaults: Mapping[str, Any],
@@ -586,7 +593,7 @@ def cluster_layout(
             "external_redis": common["redis_address"] if external else "",
             "pool": False,
             "spare": False,
-            **({"vars": dict(head.user_vars)} if common["autoscaling"] else {}),
+            **({"vars": _public(head.user_vars)} if common["autoscaling"] else {}),
         }
         for worker in cluster.workers:
             layout[worker.name] = {
@@ -598,6 +605,6 @@ def cluster_layout(
                 "agent_port": effective_vars(worker, defaults)["ray_dashboard_agent_listen_port"],
                 "pool": worker.pool_group,
                 "spare": worker.pool_group and not worker.member,
-                **({"vars": dict(worker.user_vars)} if worker.pool_group else {}),
+                **({"vars": _public(worker.user_vars)} if worker.pool_group else {}),
             }
     return layout

@@ -720,3 +720,8 @@ def test_a_host_whose_address_is_a_name_is_refused(defaults: Defaults) -> None:
     problem = only(problems_of([head(address="head.example.com")], defaults))
     assert (problem.host, problem.variable) == ("head", "ray_node_ip")
     assert "'head.example.com' is not an IP address" in problem.message
+
+
+def test_a_vaulted_token_stays_out_of_the_layout(defaults: Defaults) -> None:
+    layout = cluster_layout([head(ray_autoscaling=True, ray_auth_token="s3cret")], defaults)
+    assert layout["head"]["vars"] == {"ray_autoscaling": True}
