@@ -132,6 +132,15 @@ def test_store_persists_changes_and_reports_them(tmp_path: Path) -> None:
     assert len(seen) == 1
 
 
+def test_the_state_and_its_lock_become_the_owners_alone(tmp_path: Path) -> None:
+    # As an earlier release left them: readable by the ray group, lock included.
+    (tmp_path / "state.lock").touch(mode=0o644)
+    store = StateStore(tmp_path)
+    store.change(lambda state: take(state, "big"))
+    assert (tmp_path / "state.lock").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "state.json").stat().st_mode & 0o777 == 0o600
+
+
 def _allocate_one(directory: str, results: multiprocessing.Queue[list[str]]) -> None:
     store = StateStore(Path(directory))
     results.put(store.change(lambda state: take(state, "small")))

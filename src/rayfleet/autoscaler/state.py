@@ -275,8 +275,10 @@ class StateStore:
     def change(self, transition: Callable[[PoolState], tuple[PoolState, T]]) -> T:
         """Apply ``transition`` to the current state and persist what it returns."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        # The owner's alone: anyone who can open it can hold the lock.
+        # The owner's alone: anyone who can open it can hold the lock (also one an earlier
+        # release left readable).
         descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "r+") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
