@@ -129,6 +129,8 @@ def autoscaling_config(
                 "quarantine_max_s": float(options["quarantine_max_s"]),
                 # Where the members' scrape targets go, when the cluster is monitored.
                 **({"prometheus": options["prometheus"]} if options.get("prometheus") else {}),
+                # The key that runs rayfleet-fence on the cluster's hosts, and their SSH ports.
+                **({"fence": options["fence"]} if options.get("fence") else {}),
                 "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head]["address"]},
                 "static": [
                     {"name": name, "node_type": node["group"], "ip": node["address"]}

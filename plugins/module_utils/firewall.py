@@ -24,6 +24,11 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
 # host, else the controller that runs the play.
 ADMIN = "@admin"
 
+# Installed by the firewall role on every host: it loads the table and keeps the sets of the
+# pool hosts that joined (roles/firewall/files/rayfleet_fence.py); the ray role authorizes
+# the provisioner's fence key for this command alone.
+FENCE_COMMAND = "/usr/local/sbin/rayfleet-fence"
+
 
 def _opening(comment: str, ports: Iterable[int], sources: Iterable[str]) -> dict[str, Any]:
     """TCP ``ports`` open to ``sources``: ADMIN, and addresses by family (``ip``, ``ip6``)."""
@@ -43,10 +48,12 @@ def firewall_plan(
     ports: Mapping[str, Mapping[str, int]],
     hosts: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Each host's firewall: its cluster's ``members`` and the ``openings`` beyond them.
+    """Each host's firewall: its cluster's ``members``, its ``pool`` and the ``openings``.
 
-    Members of a Ray cluster (its head, workers and pool hosts, spare or not) reach each
-    other on every port: Ray's workers and agents listen on ports that change. Anyone else
+    Members of a Ray cluster reach each other on every port: Ray's workers and agents listen
+    on ports that change. ``members`` are the head and the static workers; the pool hosts
+    that are members now are added and removed as they join and leave (rayfleet-fence,
+    which lets in only the addresses in ``pool``, the cluster's pool hosts). Anyone else
     reaches only what an opening names: the head's dashboard and client server from the
     admin networks, exporters and Ray's metrics from the monitoring hosts, Prometheus and
     Grafana from the admin networks and the heads they serve, Redis from the heads that
@@ -57,15 +64,18 @@ def firewall_plan(
     plan: dict[str, dict[str, Any]] = {}
 
     def host(name: str) -> dict[str, Any]:
-        return plan.setdefault(name, {"members": by_family([]), "openings": []})
+        return plan.setdefault(
+            name,
+            {"members": by_family([]), "pool": [], "openings": [], "fence_command": FENCE_COMMAND},
+        )
 
     servers: Mapping[str, Mapping[str, Any]] = monitoring["servers"]
     server_addresses = [server["address"] for server in servers.values()]
     for name, node in sorted(layout.items()):
         entry = host(name)
-        entry["members"] = by_family(
-            other["address"] for other in layout.values() if other["cluster"] == node["cluster"]
-        )
+        peers = [other for other in layout.values() if other["cluster"] == node["cluster"]]
+        entry["members"] = by_family(other["address"] for other in peers if not other["pool"])
+        entry["pool"] = sorted({other["address"] for other in peers if other["pool"]})
         if node["type"] == "head":
             dashboard_port = int(str(node["dashboard_address"]).rsplit(":", 1)[1])
             entry["openings"].append(

@@ -88,13 +88,14 @@ def openings(entry: dict[str, Any]) -> dict[str, tuple[list[int], bool, list[str
 def test_members_of_a_cluster_reach_each_other_and_no_other_cluster() -> None:
     result = plan([])
     for name in ("head", "cpu-1", "pool-1"):
-        assert result[name]["members"] == {
-            "ip": ["10.0.0.10", "10.0.0.11", "10.0.0.21"],
-            "ip6": [],
-        }
+        assert result[name]["members"] == {"ip": ["10.0.0.10", "10.0.0.11"], "ip6": []}
+        # The pool hosts come in only as they join: these are the addresses that may.
+        assert result[name]["pool"] == ["10.0.0.21"]
     assert result["b-head"]["members"] == {"ip": ["10.0.1.10"], "ip6": []}
-    # Hosts outside every Ray cluster have no members.
+    assert result["b-head"]["pool"] == []
+    # Hosts outside every Ray cluster have no members and no pool.
     assert result["redis-1"]["members"] == {"ip": [], "ip6": []}
+    assert result["redis-1"]["pool"] == []
 
 
 def test_with_the_head_monitoring_its_cluster() -> None:
@@ -145,7 +146,12 @@ def test_without_monitoring_no_exporter_port_opens() -> None:
 def test_every_managed_host_gets_a_firewall_even_with_nothing_to_open() -> None:
     monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
     result = firewall_plan(LAYOUT, monitoring, REDIS, PORTS, ["mon-1"])
-    assert result["mon-1"] == {"members": {"ip": [], "ip6": []}, "openings": []}
+    assert result["mon-1"] == {
+        "members": {"ip": [], "ip6": []},
+        "pool": [],
+        "openings": [],
+        "fence_command": "/usr/local/sbin/rayfleet-fence",
+    }
 
 
 def test_addresses_are_sorted_by_family() -> None:

@@ -77,8 +77,9 @@ class Provisioner:
             settings.state_dir, on_change=lambda state: membership.publish(settings, state)
         )
         self._reconcile()
-        # The files may predate this head's settings (monitoring turned on, say).
-        membership.publish(settings, self.store.read())
+        # The files may predate this head's settings (monitoring turned on, say), and a
+        # host's firewall its last reload.
+        membership.publish(settings, self.store.read(), force=True)
 
     def handle(self, request: Request) -> dict[str, Any]:
         if isinstance(request, Create):

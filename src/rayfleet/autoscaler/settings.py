@@ -21,6 +21,14 @@ class FixedNode:
 
 
 @dataclass(frozen=True)
+class FenceSettings:
+    """The key that runs rayfleet-fence on the cluster's hosts, and each host's SSH port."""
+
+    key: Path
+    hosts: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class ProviderSettings:
     cluster: str
     # Holds the state, its lock, the members inventory and the playbook runs.
@@ -38,6 +46,8 @@ class ProviderSettings:
     # each pool host's target group per scrape job.
     prometheus_dir: Path | None = None
     prometheus_targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # None: no host of the cluster runs rayfleet's firewall.
+    fence: FenceSettings | None = None
 
     @property
     def members_file(self) -> Path:
@@ -53,6 +63,7 @@ class ProviderSettings:
             for node in section.get("static", [])
         ]
         prometheus = section.get("prometheus")
+        fence = section.get("fence")
         head = section["head"]
         fixed.insert(0, FixedNode(head["name"], head["node_type"], head["ip"], is_head=True))
         return cls(
@@ -68,6 +79,13 @@ class ProviderSettings:
             ),
             prometheus_dir=Path(prometheus["dir"]) if prometheus else None,
             prometheus_targets=prometheus["targets"] if prometheus else {},
+            fence=(
+                FenceSettings(
+                    Path(fence["key"]), {name: int(port) for name, port in fence["hosts"].items()}
+                )
+                if fence
+                else None
+            ),
             quarantine=QuarantinePolicy(
                 base_s=float(section.get("quarantine_base_s", QuarantinePolicy.base_s)),
                 maximum_s=float(section.get("quarantine_max_s", QuarantinePolicy.maximum_s)),
