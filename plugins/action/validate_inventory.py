@@ -42,6 +42,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
     monitoring_layout,
     monitoring_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 ROLES_WITH_RAY_VARS = ("ray",)
@@ -103,7 +104,17 @@ class ActionModule(ActionBase):
             name: self._listener_ports(task_vars["hostvars"][name], defaults, layout.get(name))
             for name in managed
         }
-        plan = firewall_plan(layout, monitoring, redis_hosts, ports, managed)
+        proxy = proxy_plan(
+            layout,
+            monitoring,
+            ports,
+            [
+                name
+                for name in managed
+                if self._setting(task_vars["hostvars"][name], "proxy", "proxy_enabled")
+            ],
+        )
+        plan = firewall_plan(layout, monitoring, redis_hosts, ports, managed, proxy=proxy)
         for name, entry in plan.items():
             entry["enabled"] = bool(
                 self._setting(task_vars["hostvars"][name], "firewall", "firewall_enabled")
@@ -113,6 +124,7 @@ class ActionModule(ActionBase):
             "rayfleet_nodes": layout,
             "rayfleet_monitoring": monitoring,
             "rayfleet_firewall": plan,
+            "rayfleet_proxy": proxy,
         }
         return result
 
@@ -130,6 +142,8 @@ class ActionModule(ActionBase):
             "redis_exporter": self._setting(hostvars, "redis", "redis_exporter_port"),
             "prometheus": self._setting(hostvars, "prometheus", "prometheus_port"),
             "grafana": self._setting(hostvars, "grafana", "grafana_port"),
+            "proxy_dashboard": self._setting(hostvars, "proxy", "proxy_dashboard_port"),
+            "proxy_prometheus": self._setting(hostvars, "proxy", "proxy_prometheus_port"),
         }
         if node is not None and node["type"] == "head":
             client = self._templated(hostvars, "ray_client_server_port")

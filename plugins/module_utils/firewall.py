@@ -47,6 +47,8 @@ def firewall_plan(
     redis_hosts: Sequence[RedisHost],
     ports: Mapping[str, Mapping[str, int]],
     hosts: Iterable[str] = (),
+    *,
+    proxy: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each host's firewall: its cluster's ``members``, its ``pool`` and the ``openings``.
 
@@ -60,8 +62,11 @@ def firewall_plan(
     keep their state there. ``ports``: by host, ``client``, ``node_exporter``,
     ``redis_exporter``, ``prometheus`` and ``grafana`` as far as it runs them. ``hosts``:
     every host rayfleet manages, which all get an entry (some with nothing to open).
+    ``proxy``: the TLS proxy's plan (module_utils/proxy.py); where it serves the dashboard
+    or Prometheus, the admin networks reach its HTTPS port instead of the plain one.
     """
     plan: dict[str, dict[str, Any]] = {}
+    proxied = proxy or {}
 
     def host(name: str) -> dict[str, Any]:
         return plan.setdefault(
@@ -78,6 +83,8 @@ def firewall_plan(
         entry["pool"] = sorted({other["address"] for other in peers if other["pool"]})
         if node["type"] == "head":
             dashboard_port = int(str(node["dashboard_address"]).rsplit(":", 1)[1])
+            if proxied.get(name, {}).get("dashboard"):
+                dashboard_port = proxied[name]["dashboard_port"]
             entry["openings"].append(
                 _opening(
                     "Ray dashboard and client server",
@@ -101,13 +108,19 @@ def firewall_plan(
             for cluster in monitoring["clusters"].values()
             if cluster["server"] == name
         ]
-        host(name)["openings"].append(
-            _opening(
-                "Prometheus and Grafana",
-                [ports[name]["prometheus"], ports[name]["grafana"]],
-                [ADMIN, *heads],
-            )
-        )
+        both = [ports[name]["prometheus"], ports[name]["grafana"]]
+        if proxied.get(name, {}).get("prometheus"):
+            # The heads' dashboards query Prometheus itself; people go through the proxy.
+            host(name)["openings"] += [
+                _opening("Prometheus and Grafana", both, heads),
+                _opening(
+                    "Prometheus (TLS proxy) and Grafana",
+                    [proxied[name]["prometheus_port"], ports[name]["grafana"]],
+                    [ADMIN],
+                ),
+            ]
+        else:
+            host(name)["openings"].append(_opening("Prometheus and Grafana", both, [ADMIN, *heads]))
     for redis in redis_hosts:
         clients = [
             node["address"]

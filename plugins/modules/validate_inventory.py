@@ -80,4 +80,34 @@ ansible_facts:
             head: head
             prometheus_url: http://10.89.90.10:9090
             grafana_url: http://10.89.90.10:3000
+    rayfleet_firewall:
+      description:
+        - For every host rayfleet manages, what its firewall lets in (the firewall role), see
+          C(plugins/module_utils/firewall.py). C(members) by address family, the head and static
+          workers of its cluster; C(pool), the cluster's pool addresses that C(rayfleet-fence) may
+          let in as they join; C(openings), TCP ports open to the admin networks and to named
+          addresses; C(enabled), the host's C(firewall_enabled); C(fence_command), the path of
+          C(rayfleet-fence).
+      type: dict
+      sample:
+        cpu-1:
+          enabled: true
+          members: {ip: [10.89.90.10, 10.89.90.11], ip6: []}
+          pool: [10.89.90.21]
+          openings:
+            - {comment: Ray metrics, ports: [8090], admin: false, ip: [10.89.90.10], ip6: []}
+          fence_command: /usr/local/sbin/rayfleet-fence
+    rayfleet_proxy:
+      description:
+        - For every head and monitoring host with C(proxy_enabled), what its TLS proxy serves (the
+          proxy role), see C(plugins/module_utils/proxy.py). Its C(address), the C(dashboard) and
+          C(prometheus) upstreams (C(host:port), or empty) and the proxy's port for each.
+      type: dict
+      sample:
+        head:
+          address: 10.89.90.10
+          dashboard: 10.89.90.10:8265
+          prometheus: 10.89.90.10:9090
+          dashboard_port: 8443
+          prometheus_port: 9443
 """

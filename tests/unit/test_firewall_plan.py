@@ -17,6 +17,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
     MonitoringServer,
     monitoring_layout,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
 
 def node(cluster: str, kind: str, address: str, **extra: Any) -> dict[str, Any]:
@@ -176,3 +177,37 @@ def test_admin_networks_must_be_addresses(networks: Any, message: str) -> None:
         message,
     )
     assert admin_network_problems("head", ["10.0.0.0/8", "2001:db8::1"]) == []
+
+
+def test_with_the_proxy_the_admin_networks_reach_its_https_ports_instead() -> None:
+    monitoring = monitoring_layout(
+        LAYOUT,
+        {name: Exporter(name, address, 9100) for name, address in ADDRESSES.items()},
+        [],
+        {"head": MonitoringServer("head", "10.0.0.10", 9090, 3000)},
+        [],
+    )
+    ports = {
+        name: {**spec, "proxy_dashboard": 8443, "proxy_prometheus": 9443}
+        for name, spec in PORTS.items()
+    }
+    proxy = proxy_plan(LAYOUT, monitoring, ports, ["head", "cpu-1"])
+    # cpu-1 runs neither a dashboard nor Prometheus: it has nothing to serve.
+    assert proxy == {
+        "head": {
+            "address": "10.0.0.10",
+            "dashboard": "10.0.0.10:8265",
+            "prometheus": "10.0.0.10:9090",
+            "dashboard_port": 8443,
+            "prometheus_port": 9443,
+        }
+    }
+    result = firewall_plan(LAYOUT, monitoring, REDIS, ports, proxy=proxy)
+    assert openings(result["head"]) == {
+        "Ray dashboard and client server": ([8443, 10001], True, []),
+        "Ray metrics": ([8090], False, ["10.0.0.10"]),
+        "node_exporter": ([9100], False, ["10.0.0.10"]),
+        # The head's own dashboard still queries Prometheus itself.
+        "Prometheus and Grafana": ([3000, 9090], False, ["10.0.0.10"]),
+        "Prometheus (TLS proxy) and Grafana": ([3000, 9443], True, []),
+    }
