@@ -55,7 +55,8 @@ def firewall_plan(
     Members of a Ray cluster reach each other on every port: Ray's workers and agents listen
     on ports that change. ``members`` are the head and the static workers; the pool hosts
     that are members now are added and removed as they join and leave (rayfleet-fence,
-    which lets in only the addresses in ``pool``, the cluster's pool hosts). Anyone else
+    which lets in only the addresses in ``pool``, the cluster's pool hosts; ``joined``, those
+    the inventory says are members, start the list of a host that has none). Anyone else
     reaches only what an opening names: the head's dashboard and client server from the
     admin networks, exporters and Ray's metrics from the monitoring hosts, Prometheus and
     Grafana from the admin networks and the heads they serve, Redis from the heads that
@@ -71,7 +72,13 @@ def firewall_plan(
     def host(name: str) -> dict[str, Any]:
         return plan.setdefault(
             name,
-            {"members": by_family([]), "pool": [], "openings": [], "fence_command": FENCE_COMMAND},
+            {
+                "members": by_family([]),
+                "pool": [],
+                "joined": [],
+                "openings": [],
+                "fence_command": FENCE_COMMAND,
+            },
         )
 
     servers: Mapping[str, Mapping[str, Any]] = monitoring["servers"]
@@ -81,6 +88,11 @@ def firewall_plan(
         peers = [other for other in layout.values() if other["cluster"] == node["cluster"]]
         entry["members"] = by_family(other["address"] for other in peers if not other["pool"])
         entry["pool"] = sorted({other["address"] for other in peers if other["pool"]})
+        # The members inventory's view, for a host that has no list of its own yet (a new
+        # host, or one upgraded from a release that let the whole pool in).
+        entry["joined"] = sorted(
+            {other["address"] for other in peers if other["pool"] and not other["spare"]}
+        )
         if node["type"] == "head":
             dashboard_port = int(str(node["dashboard_address"]).rsplit(":", 1)[1])
             if proxied.get(name, {}).get("dashboard"):

@@ -31,7 +31,11 @@ def proxy_plan(
     for name in sorted(enabled):
         node = layout.get(name)
         server = monitoring["servers"].get(name)
-        dashboard = str(node["dashboard_address"]) if node and node["type"] == "head" else ""
+        dashboard = ""
+        if node and node["type"] == "head":
+            # Written host:port without brackets; nginx needs them around an IPv6 host.
+            host, port = str(node["dashboard_address"]).rsplit(":", 1)
+            dashboard = join_address(host.strip("[]"), int(port))
         prometheus = join_address(server["address"], ports[name]["prometheus"]) if server else ""
         if not dashboard and not prometheus:
             continue

@@ -85,7 +85,8 @@ ansible_facts:
         - For every host rayfleet manages, what its firewall lets in (the firewall role), see
           C(plugins/module_utils/firewall.py). C(members) by address family, the head and static
           workers of its cluster; C(pool), the cluster's pool addresses that C(rayfleet-fence) may
-          let in as they join; C(openings), TCP ports open to the admin networks and to named
+          let in as they join; C(joined), those the members inventory has in, the list a host
+          starts from; C(openings), TCP ports open to the admin networks and to named
           addresses; C(enabled), the host's C(firewall_enabled); C(fence_command), the path of
           C(rayfleet-fence).
       type: dict
@@ -94,6 +95,7 @@ ansible_facts:
           enabled: true
           members: {ip: [10.89.90.10, 10.89.90.11], ip6: []}
           pool: [10.89.90.21]
+          joined: []
           openings:
             - {comment: Ray metrics, ports: [8090], admin: false, ip: [10.89.90.10], ip6: []}
           fence_command: /usr/local/sbin/rayfleet-fence

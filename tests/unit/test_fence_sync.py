@@ -136,3 +136,18 @@ def test_what_each_host_was_told_is_the_provisioners_alone(
     told_file = tmp_path / "state" / "fence.json"
     assert stat.S_IMODE(told_file.stat().st_mode) == 0o600
     assert json.loads(told_file.read_text())["head"] == ["10.0.0.21"]
+
+
+def test_a_host_that_joins_again_is_told_again(config: Path, ssh_calls: Path) -> None:
+    for status, host in [
+        ("launching", "small-1"),
+        ("launching", "small-2"),
+        ("free", "small-2"),
+        ("free", "small-1"),
+        ("launching", "small-1"),
+    ]:
+        record(config, status, host)
+    told(ssh_calls)
+    # small-2 last heard this very list, two joins ago; its firewall may have been reset since.
+    record(config, "launching", "small-2")
+    assert told(ssh_calls)["10.0.0.22:22"] == ["10.0.0.21", "10.0.0.22"]

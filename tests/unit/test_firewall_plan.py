@@ -92,11 +92,21 @@ def test_members_of_a_cluster_reach_each_other_and_no_other_cluster() -> None:
         assert result[name]["members"] == {"ip": ["10.0.0.10", "10.0.0.11"], "ip6": []}
         # The pool hosts come in only as they join: these are the addresses that may.
         assert result[name]["pool"] == ["10.0.0.21"]
+        # pool-1 is spare: no host starts with it let in.
+        assert result[name]["joined"] == []
     assert result["b-head"]["members"] == {"ip": ["10.0.1.10"], "ip6": []}
     assert result["b-head"]["pool"] == []
     # Hosts outside every Ray cluster have no members and no pool.
     assert result["redis-1"]["members"] == {"ip": [], "ip6": []}
     assert result["redis-1"]["pool"] == []
+
+
+def test_a_host_without_a_list_starts_with_the_pool_hosts_the_inventory_has_in() -> None:
+    layout = {**LAYOUT, "pool-1": {**LAYOUT["pool-1"], "spare": False}}
+    monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
+    result = firewall_plan(layout, monitoring, REDIS, PORTS)
+    assert result["cpu-1"]["joined"] == ["10.0.0.21"]
+    assert result["b-head"]["joined"] == []
 
 
 def test_with_the_head_monitoring_its_cluster() -> None:
@@ -150,6 +160,7 @@ def test_every_managed_host_gets_a_firewall_even_with_nothing_to_open() -> None:
     assert result["mon-1"] == {
         "members": {"ip": [], "ip6": []},
         "pool": [],
+        "joined": [],
         "openings": [],
         "fence_command": "/usr/local/sbin/rayfleet-fence",
     }

@@ -41,22 +41,30 @@ def test_over_ssh_the_forced_command_reads_what_the_client_asked() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["", "bash", "sh -c id", "load 10.0.0.21", "sync; id", "nft flush ruleset"]
+    "command", ["", "bash", "sh -c id", "load", "load 10.0.0.21", "sync; id", "nft flush ruleset"]
 )
-def test_nothing_but_load_and_sync_runs(command: str) -> None:
+def test_over_ssh_nothing_but_sync_runs(command: str) -> None:
     with pytest.raises(fence.FenceError):
         fence.parse_command([], command)
 
 
 def test_only_the_clusters_pool_hosts_get_in() -> None:
-    allowed = fence.allowed_addresses("# pool\n10.0.0.21\n10.0.0.22  # small-2\n\n2001:db8::21\n")
-    assert fence.checked_addresses(["10.0.0.22", "2001:db8:0::21", "10.0.0.22"], allowed) == [
-        "10.0.0.22",
-        "2001:db8::21",
-    ]
-    for wrong in (["10.0.0.21", "10.0.0.99"], ["0.0.0.0/0"], ["10.0.0.21,10.0.0.99"], ["x"]):
-        with pytest.raises(fence.FenceError):
-            fence.checked_addresses(wrong, allowed)
+    allowed, bad = fence.addresses_in("# pool\n10.0.0.21\n10.0.0.22  # small-2\n\n2001:db8::21\n")
+    assert bad == []
+    assert fence.split_requested(["10.0.0.22", "2001:db8:0::21", "10.0.0.22"], set(allowed)) == (
+        ["10.0.0.22", "2001:db8::21"],
+        [],
+    )
+    # The others are refused one by one; the rest still gets in (or out).
+    requested = ["10.0.0.21", "10.0.0.99", "0.0.0.0/0", "10.0.0.21,10.0.0.99", "x", "fe80::1%eth0"]
+    assert fence.split_requested(requested, set(allowed)) == (["10.0.0.21"], requested[1:])
+
+
+def test_a_damaged_list_keeps_its_good_lines() -> None:
+    assert fence.addresses_in("10.0.0.21\n10.0.0.\n2001:DB8::21\n") == (
+        ["10.0.0.21", "2001:db8::21"],
+        ["10.0.0."],
+    )
 
 
 def test_the_sets_are_replaced_whole_in_one_transaction() -> None:

@@ -23,8 +23,11 @@ logger = logging.getLogger(__name__)
 
 # Ray runs on these hosts, or is about to: they reach the other members on every port.
 JOINED_STATUSES = frozenset({Status.LAUNCHING, Status.RUNNING, Status.TERMINATING})
-CONNECT_TIMEOUT_S = 10
-COMMAND_TIMEOUT_S = 30
+# Well inside the provider's 30 s for a request, which waits on this: all hosts are told at
+# once, so one that does not answer costs COMMAND_TIMEOUT_S at most.
+CONNECT_TIMEOUT_S = 3
+COMMAND_TIMEOUT_S = 8
+MAX_PARALLEL = 32
 # What each host was told last, beside the state: a change of tags alone tells nobody.
 TOLD_FILE = "fence.json"
 
@@ -64,6 +67,10 @@ def ssh_command(
         "-o",
         f"ConnectTimeout={CONNECT_TIMEOUT_S}",
         "-o",
+        "ServerAliveInterval=2",
+        "-o",
+        "ServerAliveCountMax=2",
+        "-o",
         "StrictHostKeyChecking=accept-new",
         "-o",
         f"UserKnownHostsFile={settings.state_dir / 'known_hosts'}",
@@ -90,8 +97,14 @@ def sync(settings: ProviderSettings, state: PoolState, force: bool = False) -> l
     addresses = _addresses(settings)
     joined = [addresses[host] for host in joined_hosts(state) if host in addresses]
     told_file = settings.state_dir / TOLD_FILE
-    told = {} if force else _read_told(told_file)
-    hosts = [host for host in targets(settings, state) if told.get(host) != joined]
+    current = targets(settings, state)
+    # A host that is no target now is forgotten: when it joins again, it is told again.
+    told = (
+        {}
+        if force
+        else {host: last for host, last in _read_told(told_file).items() if host in current}
+    )
+    hosts = [host for host in current if told.get(host) != joined]
     ports = settings.fence.hosts
 
     def tell(host: str) -> str | None:
@@ -102,13 +115,15 @@ def sync(settings: ProviderSettings, state: PoolState, force: bool = False) -> l
             )
         except subprocess.TimeoutExpired:
             return f"no answer in {COMMAND_TIMEOUT_S} s"
+        except OSError as error:
+            return str(error)
         return (
             None if result.returncode == 0 else result.stderr.strip() or f"rc {result.returncode}"
         )
 
     if not hosts:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as executor:
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(hosts))) as executor:
         errors = dict(zip(hosts, executor.map(tell, hosts), strict=True))
     failed = [host for host, error in errors.items() if error is not None]
     for host in failed:
@@ -117,7 +132,11 @@ def sync(settings: ProviderSettings, state: PoolState, force: bool = False) -> l
         )
         told.pop(host, None)
     told.update({host: joined for host in hosts if host not in failed})
-    write_atomically(told_file, json.dumps(told, indent=2, sort_keys=True) + "\n", mode=0o600)
+    try:
+        write_atomically(told_file, json.dumps(told, indent=2, sort_keys=True) + "\n", mode=0o600)
+    except OSError as error:
+        # Everyone is told again at the next change: more calls, nothing wrong.
+        logger.warning("rayfleet: could not record whom the firewall told: %s", error)
     logger.info("rayfleet: %d host(s) let in pool hosts %s", len(hosts) - len(failed), joined)
     return failed
 

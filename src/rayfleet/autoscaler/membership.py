@@ -11,6 +11,6 @@ def publish(settings: ProviderSettings, state: PoolState, force: bool = False) -
     """The members inventory, the members' Prometheus targets where the head has any, and
     the firewalls of the cluster's hosts, which let in the pool hosts that have joined
     (``force``: every host is told again, whatever it was told last)."""
-    fence.sync(settings, state, force)
     members_inventory.write(settings, state)
     prometheus_targets.write(settings, state)
+    fence.sync(settings, state, force)

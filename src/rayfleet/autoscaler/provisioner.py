@@ -76,10 +76,10 @@ class Provisioner:
         self.store = StateStore(
             settings.state_dir, on_change=lambda state: membership.publish(settings, state)
         )
-        self._reconcile()
         # The files may predate this head's settings (monitoring turned on, say), and a
-        # host's firewall its last reload.
-        membership.publish(settings, self.store.read(), force=True)
+        # host's firewall its last reload: all of them again, before any playbook runs.
+        self.store.with_lock(lambda state: membership.publish(settings, state, force=True))
+        self._reconcile()
 
     def handle(self, request: Request) -> dict[str, Any]:
         if isinstance(request, Create):

@@ -12,7 +12,8 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -274,6 +275,23 @@ class StateStore:
 
     def change(self, transition: Callable[[PoolState], tuple[PoolState, T]]) -> T:
         """Apply ``transition`` to the current state and persist what it returns."""
+        with self._locked():
+            before = self.read()
+            after, result = transition(before)
+            if after != before or not self.path.exists():
+                # Its owner's alone: the node provider asks the provisioner for it.
+                write_atomically(self.path, encode(after), mode=0o600)
+                if self._on_change is not None:
+                    self._on_change(after)
+            return result
+
+    def with_lock(self, action: Callable[[PoolState], None]) -> None:
+        """Run ``action`` on the current state, holding the lock that changes take."""
+        with self._locked():
+            action(self.read())
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
         # The owner's alone: anyone who can open it can hold the lock (also one an earlier
         # release left readable).
@@ -282,13 +300,6 @@ class StateStore:
         with os.fdopen(descriptor, "r+") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
-                before = self.read()
-                after, result = transition(before)
-                if after != before or not self.path.exists():
-                    # Its owner's alone: the node provider asks the provisioner for it.
-                    write_atomically(self.path, encode(after), mode=0o600)
-                    if self._on_change is not None:
-                        self._on_change(after)
-                return result
+                yield
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
