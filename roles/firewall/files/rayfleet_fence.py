@@ -36,7 +36,7 @@ from pathlib import Path
 TABLE = "inet rayfleet"
 RULES_FILE = Path("/etc/rayfleet/firewall.nft")
 ALLOWED_FILE = Path("/etc/rayfleet/firewall-pool")
-JOINED_FILE = Path("/var/lib/rayfleet/firewall-joined")
+JOINED_FILE = Path("/var/lib/rayfleet/firewall/joined")
 LOCK_FILE = Path("/run/rayfleet-fence.lock")
 # The named sets of the joined pool hosts, by address family (roles/firewall/templates).
 SETS = {4: "joined_ip", 6: "joined_ip6"}
@@ -124,7 +124,7 @@ def _apply(commands: str) -> None:
 def _write_joined(addresses: Sequence[str]) -> None:
     """Atomically and durably: a crash leaves the old list or the new one."""
     JOINED_FILE.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=JOINED_FILE.parent, prefix=".firewall-joined.")
+    descriptor, temporary = tempfile.mkstemp(dir=JOINED_FILE.parent, prefix=".joined.")
     try:
         with os.fdopen(descriptor, "w") as handle:
             handle.write("".join(f"{address}\n" for address in addresses))
