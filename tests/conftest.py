@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS_PATH = REPO_ROOT / ".ansible" / "collections"
@@ -18,3 +21,28 @@ if str(COLLECTIONS_PATH) not in sys.path:
 def repo_root() -> Path:
     """The root of the checkout: the rayfleet.cluster collection and the rayfleet package."""
     return REPO_ROOT
+
+
+def _write_autoscaling_config(tmp_path: Path, **extra: Any) -> Path:
+    """Ray's autoscaling config of a head and two pool hosts, with ``extra`` provider settings."""
+    path = tmp_path / "autoscaling.yaml"
+    section: dict[str, Any] = {
+        "state_dir": str(tmp_path / "state"),
+        "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
+        "socket": "/run/rayfleet/provisioner.sock",
+        "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
+        "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
+        "pool": [
+            {"name": "small-1", "node_type": "small", "ip": "10.0.0.21"},
+            {"name": "small-2", "node_type": "small", "ip": "10.0.0.22"},
+        ],
+        **extra,
+    }
+    path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": {"rayfleet": section}}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_autoscaling_config() -> Callable[..., Path]:
+    """Writes Ray's autoscaling config of a head and two pool hosts (see above)."""
+    return _write_autoscaling_config

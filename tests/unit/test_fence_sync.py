@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from rayfleet.autoscaler.record import main
 
@@ -22,25 +21,15 @@ FENCED = {"head": 22, "cpu-1": 2222, "small-1": 22, "small-2": 22}
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "autoscaling.yaml"
-    section: dict[str, Any] = {
-        "state_dir": str(tmp_path / "state"),
-        "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
-        "socket": "/run/rayfleet/provisioner.sock",
-        "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
-        "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
-        "static": [
+def config(tmp_path: Path, write_autoscaling_config: Callable[..., Path]) -> Path:
+    path = write_autoscaling_config(
+        tmp_path,
+        static=[
             {"name": "cpu-1", "node_type": "cpu", "ip": "10.0.0.11"},
             {"name": "no-fw", "node_type": "cpu", "ip": "10.0.0.12"},
         ],
-        "pool": [
-            {"name": "small-1", "node_type": "small", "ip": "10.0.0.21"},
-            {"name": "small-2", "node_type": "small", "ip": "10.0.0.22"},
-        ],
-        "fence": {"key": "/etc/rayfleet/autoscaler/ssh/fence_ed25519", "hosts": FENCED},
-    }
-    path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": {"rayfleet": section}}))
+        fence={"key": "/etc/rayfleet/autoscaler/ssh/fence_ed25519", "hosts": FENCED},
+    )
     (tmp_path / "state").mkdir()
     return path
 

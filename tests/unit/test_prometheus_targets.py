@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,11 @@ TARGETS: dict[str, Any] = {
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "autoscaling.yaml"
-    section: dict[str, Any] = {
-        "state_dir": str(tmp_path / "state"),
-        "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
-        "socket": "/run/rayfleet/provisioner.sock",
-        "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
-        "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
-        "pool": [
-            {"name": "small-1", "node_type": "small", "ip": "10.0.0.21"},
-            {"name": "small-2", "node_type": "small", "ip": "10.0.0.22"},
-        ],
-        "prometheus": {"dir": str(tmp_path / "prometheus"), "targets": TARGETS},
-    }
-    path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": {"rayfleet": section}}))
+def config(tmp_path: Path, write_autoscaling_config: Callable[..., Path]) -> Path:
+    path = write_autoscaling_config(
+        tmp_path,
+        prometheus={"dir": str(tmp_path / "prometheus"), "targets": TARGETS},
+    )
     (tmp_path / "prometheus").mkdir()
     return path
 
