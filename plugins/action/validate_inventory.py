@@ -129,9 +129,12 @@ class ActionModule(ActionBase):
         return result
 
     def _setting(self, hostvars: Any, role: str, variable: str) -> Any:
-        """A host's setting of a role, else the role's default."""
+        """A host's setting of a role, else the role's default as that host would see it."""
         value = self._templated(hostvars, variable)
-        return role_argument_spec(role)[variable]["default"] if value is None else value
+        if value is not None:
+            return value
+        default = role_argument_spec(role)[variable]["default"]
+        return self._templar.copy_with_new_env(available_variables=hostvars).template(default)
 
     def _listener_ports(
         self, hostvars: Any, defaults: dict[str, Any], node: dict[str, Any] | None
@@ -240,7 +243,9 @@ class ActionModule(ActionBase):
                 name, "redis_port", f"{port!r} is not a port", "set it to a number from 1 to 65535"
             )
             return RedisHost(name, join_address(host, DEFAULT_REDIS_PORT)), [problem]
-        return RedisHost(name=name, address=join_address(host, port)), []
+        tls = bool(self._setting(hostvars, "redis", "redis_tls"))
+        ca_file = f"{self._setting(hostvars, 'redis', 'redis_tls_dir')}/ca.crt" if tls else ""
+        return RedisHost(name, join_address(host, port), tls=tls, ca_file=ca_file), []
 
     def _host_input(
         self, name: str, task_vars: dict[str, Any], spec: dict[str, Any], worker_groups: set[str]

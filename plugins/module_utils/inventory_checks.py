@@ -76,10 +76,16 @@ class HostInput:
 
 @dataclass(frozen=True)
 class RedisHost:
-    """A host of the redis group and the address Ray reaches its Redis at."""
+    """A host of the redis group, the address Ray reaches its Redis at, and its TLS.
+
+    ``ca_file`` is the controller's copy of the certificate of the CA that signed the
+    Redis's own (``redis_tls``); heads install it to check the server they dial.
+    """
 
     name: str
     address: str
+    tls: bool = False
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -483,6 +489,26 @@ def redis_address_of(settings: Mapping[str, Any], redis_hosts: Sequence[RedisHos
     return str(settings["ray_redis_address"]) or (redis_hosts[0].address if redis_hosts else "")
 
 
+def _redis_connection(
+    head: HostInput, settings: Mapping[str, Any], redis_hosts: Sequence[RedisHost]
+) -> dict[str, Any]:
+    """How a head that keeps its state in Redis reaches it: address, user and TLS.
+
+    A Redis of the inventory is reached as the cluster's own user (the redis role declares
+    it), over TLS when that Redis serves TLS; one outside the inventory (ray_redis_address)
+    as its default user (the validate play checks the head reaches it).
+    """
+    if settings["ray_redis_address"]:
+        return {"redis_address": str(settings["ray_redis_address"])}
+    own = redis_hosts[0]
+    return {
+        "redis_address": own.address,
+        "redis_user": redis_user(namespace_of(head, settings)),
+        "redis_tls": own.tls,
+        "redis_ca_file": own.ca_file if own.tls else "",
+    }
+
+
 def _check_gcs_storage(
     clusters: Mapping[str, _Cluster],
     defaults: Mapping[str, Any],
@@ -568,21 +594,20 @@ def cluster_layout(
             "dashboard_address": f"{dashboard_host}:{settings['ray_dashboard_port']}",
             "gcs_storage": storage,
             "namespace": namespace_of(head, settings),
-            "redis_address": redis_address_of(settings, redis_hosts) if storage == "redis" else "",
+            "redis_address": "",
             "external_redis": "",
+            "redis_tls": False,
+            "redis_ca_file": "",
+            "redis_user": "",
             "autoscaling": bool(settings["ray_autoscaling"]),
             "auth_mode": str(settings["ray_auth_mode"]),
             "tls": bool(settings["ray_tls"]),
             "monitoring": bool(settings["ray_monitoring"]),
             "temp_dir": str(settings["ray_temp_dir"]),
         }
-        # A Redis outside the inventory: the validate play checks the head reaches it.
-        external = storage == "redis" and bool(settings["ray_redis_address"])
-        # The head connects to a Redis of the inventory as its cluster's own user (the redis
-        # role declares it); to another Redis with that Redis's default user.
-        common["redis_user"] = (
-            redis_user(namespace_of(head, settings)) if storage == "redis" and not external else ""
-        )
+        if storage == "redis":
+            common.update(_redis_connection(head, settings, redis_hosts))
+        external_redis = common["redis_address"] if settings["ray_redis_address"] else ""
         layout[head.name] = {
             **common,
             "type": "head",
@@ -590,7 +615,7 @@ def cluster_layout(
             "address": head.address,
             "metrics_port": settings["ray_metrics_export_port"],
             "agent_port": settings["ray_dashboard_agent_listen_port"],
-            "external_redis": common["redis_address"] if external else "",
+            "external_redis": external_redis,
             "pool": False,
             "spare": False,
             **({"vars": _public(head.user_vars)} if common["autoscaling"] else {}),

@@ -23,8 +23,12 @@ except ImportError:
     RedisError = Exception
 
 
-def connect(address: str, username: str, password: str, timeout_s: float) -> Any:
-    """A client of the Redis primary at address, or of the primary a Sentinel there names."""
+def connect(address: str, username: str, password: str, timeout_s: float, ca_file: str = "") -> Any:
+    """A client of the Redis primary at address, or of the primary a Sentinel there names.
+
+    With ca_file, over TLS only, trusting only the certificates that CA signed (as Ray's
+    GCS does with RAY_REDIS_CA_CERT).
+    """
 
     def client(host: str, port: int) -> Any:
         return redis.Redis(
@@ -34,6 +38,9 @@ def connect(address: str, username: str, password: str, timeout_s: float) -> Any
             password=password or None,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
+            # The client's default is to require a certificate that the CA signed.
+            ssl=bool(ca_file),
+            ssl_ca_certs=ca_file or None,
         )
 
     found = client(*split_address(address))

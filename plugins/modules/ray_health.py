@@ -61,6 +61,13 @@ options:
         type: str
         default: ""
         no_log: true
+      ca_file:
+        description:
+          - The CA certificate, on this host, of a Redis that serves TLS (the redis role's
+            C(redis_tls)); the probe then uses TLS and checks Redis's certificate. Empty for
+            plain TCP.
+        type: path
+        default: ""
   auth_token_file:
     description:
       - The cluster's token file on this host (the ray role installs it as C(/etc/ray/auth-token)),
@@ -155,14 +162,16 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.redis_client impo
 )
 
 
-def probe_redis(address: str, username: str, password: str, timeout: float) -> Probe:
-    """PING the Redis primary at address, or the one a Sentinel there names."""
+def probe_redis(redis: dict[str, str], timeout: float) -> Probe:
+    """PING the Redis primary at its address, or the one a Sentinel there names."""
     if REDIS_IMPORT_ERROR:
         return Probe(False, "the redis Python client is missing (run the module with Ray's venv)")
     start = time.monotonic()
     try:
-        connect(address, username, password, timeout).ping()
-    except (RedisError, ValueError) as error:
+        connect(
+            redis["address"], redis["username"], redis["password"], timeout, redis["ca_file"]
+        ).ping()
+    except (RedisError, OSError, ValueError) as error:
         return Probe(False, str(error), time.monotonic() - start)
     return Probe(True, "PONG", time.monotonic() - start)
 
@@ -173,6 +182,7 @@ def main() -> None:
         "address": {"type": "str", "required": True},
         "username": {"type": "str", "default": ""},
         "password": {"type": "str", "default": "", "no_log": True},
+        "ca_file": {"type": "path", "default": ""},
     }
     module = AnsibleModule(
         argument_spec={
@@ -228,7 +238,7 @@ def main() -> None:
     )
     if params["redis"]:
         redis = params["redis"]
-        probe = probe_redis(redis["address"], redis["username"], redis["password"], timeout)
+        probe = probe_redis(redis, timeout)
         verdicts.append(redis_health(redis["name"], redis["address"], probe))
     result = as_result(verdicts)
     if not result["healthy"]:

@@ -32,6 +32,13 @@ options:
     description: Redis ACL user; empty for the default user.
     type: str
     default: ""
+  ca_file:
+    description:
+      - The CA certificate, on the host that runs the module, of a Redis that serves TLS (the
+        redis role's C(redis_tls)); the connection then uses TLS and checks Redis's
+        certificate. Empty for plain TCP.
+    type: path
+    default: ""
   namespace:
     description: The cluster's C(RAY_external_storage_namespace).
     type: str
@@ -98,6 +105,7 @@ def main() -> None:
             "address": {"type": "str", "required": True},
             "password": {"type": "str", "default": "", "no_log": True},
             "username": {"type": "str", "default": ""},
+            "ca_file": {"type": "path", "default": ""},
             "namespace": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["absent"], "default": "absent"},
         },
@@ -115,12 +123,13 @@ def main() -> None:
             module.params["username"],
             module.params["password"],
             TIMEOUT_S,
+            module.params["ca_file"],
         )
         keys = cluster_keys(client.scan_iter(match=scan_pattern(namespace), count=1000), namespace)
         if not module.check_mode:
             for start in range(0, len(keys), DELETE_BATCH):
                 client.delete(*keys[start : start + DELETE_BATCH])
-    except (RedisError, ValueError) as error:
+    except (RedisError, OSError, ValueError) as error:
         module.fail_json(msg=f"Redis at {module.params['address']}: {error}", keys=[])
     module.exit_json(changed=bool(keys), keys=keys)
 

@@ -97,6 +97,8 @@ def test_layout_of_good_inventory(defaults: Defaults) -> None:
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "redis_tls": False,
+        "redis_ca_file": "",
         "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
@@ -521,6 +523,7 @@ def test_every_problem_is_reported(defaults: Defaults) -> None:
 # --- GCS storage ----------------------------------------------------------------------------------
 
 REDIS = RedisHost("redis-1", "10.0.0.30:6379")
+TLS_REDIS = RedisHost("redis-1", "10.0.0.30:6379", tls=True, ca_file="/inv/.credentials/ca.crt")
 
 
 def storage_problems(
@@ -545,6 +548,16 @@ def test_redis_storage_uses_the_redis_groups_first_host(defaults: Defaults) -> N
     assert layout["head"]["redis_user"] == "ray-rayfleet"
 
 
+def test_heads_reach_a_redis_that_serves_tls_over_tls_with_its_ca(defaults: Defaults) -> None:
+    hosts = [head(ray_gcs_storage="redis"), worker("cpu-1")]
+    layout = cluster_layout(hosts, defaults, (TLS_REDIS,))
+    assert layout["head"]["redis_tls"] is True
+    assert layout["head"]["redis_ca_file"] == "/inv/.credentials/ca.crt"
+    # Without TLS, no CA: the ray role removes a CA left from when it had.
+    plain = cluster_layout(hosts, defaults, (REDIS,))
+    assert (plain["head"]["redis_tls"], plain["head"]["redis_ca_file"]) == (False, "")
+
+
 def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: Defaults) -> None:
     hosts = [head(ray_gcs_storage="redis", ray_redis_address="redis.example.com:6390")]
     layout = cluster_layout(hosts, defaults, (REDIS,))
@@ -552,6 +565,8 @@ def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: D
     assert layout["head"]["external_redis"] == "redis.example.com:6390"
     # rayfleet declares no user on a Redis it does not run: the default user it is.
     assert layout["head"]["redis_user"] == ""
+    # The redis group's TLS is its own Redis's, not the one the head names.
+    assert cluster_layout(hosts, defaults, (TLS_REDIS,))["head"]["redis_tls"] is False
 
 
 def test_redis_storage_without_any_redis_is_an_error(defaults: Defaults) -> None:

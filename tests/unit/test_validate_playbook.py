@@ -103,6 +103,8 @@ def test_good_inventory_passes_and_sets_the_layout(repo_root: Path, tmp_path: Pa
         "namespace": "rayfleet",
         "redis_address": "",
         "external_redis": "",
+        "redis_tls": False,
+        "redis_ca_file": "",
         "redis_user": "",
         "autoscaling": False,
         "auth_mode": "token",
