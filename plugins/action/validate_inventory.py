@@ -44,6 +44,14 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
+try:  # ansible-core 2.19 renders only strings it trusts as templates
+    from ansible.template import trust_as_template
+except ImportError:  # earlier releases render every string
+
+    def trust_as_template(value: Any) -> Any:
+        return value
+
+
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 ROLES_WITH_RAY_VARS = ("ray",)
 
@@ -129,12 +137,20 @@ class ActionModule(ActionBase):
         return result
 
     def _setting(self, hostvars: Any, role: str, variable: str) -> Any:
-        """A host's setting of a role, else the role's default as that host would see it."""
+        """A host's setting of a role, else the role's default."""
         value = self._templated(hostvars, variable)
+        return role_argument_spec(role)[variable]["default"] if value is None else value
+
+    def _path_setting(self, task_vars: dict[str, Any], name: str, role: str, variable: str) -> str:
+        """A host's path setting of a role, else the role's default as that host renders it."""
+        value = self._templated(task_vars["hostvars"][name], variable)
         if value is not None:
-            return value
+            return str(value)
         default = role_argument_spec(role)[variable]["default"]
-        return self._templar.copy_with_new_env(available_variables=hostvars).template(default)
+        templar = self._templar.copy_with_new_env(
+            available_variables=task_vars["hostvars"].raw_get(name)
+        )
+        return str(templar.template(trust_as_template(default)))
 
     def _listener_ports(
         self, hostvars: Any, defaults: dict[str, Any], node: dict[str, Any] | None
@@ -244,7 +260,9 @@ class ActionModule(ActionBase):
             )
             return RedisHost(name, join_address(host, DEFAULT_REDIS_PORT)), [problem]
         tls = bool(self._setting(hostvars, "redis", "redis_tls"))
-        ca_file = f"{self._setting(hostvars, 'redis', 'redis_tls_dir')}/ca.crt" if tls else ""
+        ca_file = (
+            f"{self._path_setting(task_vars, name, 'redis', 'redis_tls_dir')}/ca.crt" if tls else ""
+        )
         return RedisHost(name, join_address(host, port), tls=tls, ca_file=ca_file), []
 
     def _host_input(

@@ -150,6 +150,20 @@ def test_the_head_monitors_its_cluster(repo_root: Path, tmp_path: Path) -> None:
     assert node["head-1"]["targets"] == [f"{HEAD_IP}:9100"]
 
 
+def test_heads_of_a_tls_redis_get_its_ca_from_the_redis_hosts_default_dir(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    inventory = good_inventory()
+    inventory["ray_head"]["hosts"]["head-1"]["ray_gcs_storage"] = "redis"
+    inventory["redis"] = {"hosts": {"redis-1": {"redis_tls": True}}}
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml", "-v")
+    assert run.returncode == 0, run.output
+    head = task_result(run.output, "head-1")["ansible_facts"]["rayfleet_nodes"]["head-1"]
+    assert head["redis_tls"] is True
+    # redis_tls_dir's default, under the inventory's directory as the redis role sees it.
+    assert head["redis_ca_file"] == f"{tmp_path}/.credentials/tls-redis/ca.crt"
+
+
 def test_a_second_monitoring_host_is_refused(repo_root: Path, tmp_path: Path) -> None:
     inventory = good_inventory()
     inventory["monitoring"] = {"hosts": {"mon-1": {}, "mon-2": {}}}
