@@ -23,6 +23,11 @@ NODES_PATH = "/api/v0/nodes?detail=false&limit=10000"
 # Ray's gauge of how late each asio event loop runs its handlers, per loop.
 EVENT_LOOP_LAG_METRIC = "ray_io_context_event_loop_lag_ms"
 GCS_COMPONENT = 'Component="gcs_server"'
+# Ray's dashboard gives the GCS 100 ms to answer its liveness check
+# (dashboard/modules/reporter/utils.py): one late answer on a busy head is not an outage, so
+# the GCS is reported down after this many misses in a row (a probe's failure threshold).
+GCS_PROBE_ATTEMPTS = 3
+GCS_PROBE_PAUSE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,22 @@ def http_get(url: str, timeout: float, headers: Mapping[str, str] | None = None)
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         return Probe(False, str(reason), time.monotonic() - start)
+
+
+def first_success(
+    probe: Callable[[], Probe],
+    attempts: int,
+    pause_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Probe:
+    """The first of up to ``attempts`` probes that succeeds, else the last failure."""
+    result = probe()
+    for _ in range(attempts - 1):
+        if result.ok:
+            break
+        sleep(pause_s)
+        result = probe()
+    return result
 
 
 def gcs_event_loop_lag_ms(metrics: str) -> float | None:

@@ -16,6 +16,8 @@ description:
     (C(ray_io_context_event_loop_lag_ms)), asks each node's agent whether its raylet is healthy
     (C(/api/local_raylet_healthz)) and compares with the node's state in the GCS, and sends Redis
     a PING (through a Sentinel to its primary, as Ray's GCS does).
+  - Ray's dashboard gives the GCS 100 ms to answer, so the GCS counts as down after three
+    failed checks in a row, a second apart, not after one late answer.
   - Nodes Ray has that O(nodes) does not list (pool hosts the autoscaler added) are checked too.
   - Fails, naming every unhealthy node, when anything is unhealthy; RV(lines) holds one line per
     node either way.
@@ -145,6 +147,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
     GCS_HEALTH_PATH,
+    GCS_PROBE_ATTEMPTS,
+    GCS_PROBE_PAUSE_S,
     NODES_PATH,
     RAYLET_HEALTH_PATH,
     ExpectedNode,
@@ -152,6 +156,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import
     Probe,
     as_result,
     cluster_health,
+    first_success,
     http_get,
     redis_health,
 )
@@ -217,7 +222,11 @@ def main() -> None:
         return
     dashboard = params["dashboard_url"].rstrip("/")
     probes = HeadProbes(
-        gcs=http_get(dashboard + GCS_HEALTH_PATH, timeout, headers),
+        gcs=first_success(
+            lambda: http_get(dashboard + GCS_HEALTH_PATH, timeout, headers),
+            GCS_PROBE_ATTEMPTS,
+            GCS_PROBE_PAUSE_S,
+        ),
         nodes=http_get(dashboard + NODES_PATH, timeout, headers),
         metrics=http_get(params["metrics_url"], timeout),
     )

@@ -11,6 +11,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import
     Probe,
     as_result,
     cluster_health,
+    first_success,
     gcs_event_loop_lag_ms,
     redis_health,
 )
@@ -110,3 +111,30 @@ def test_redis_lines() -> None:
         "redis (10.0.0.20:6379): healthy: PING 1 ms"
     )
     assert not redis_health("redis", "r:1", Probe(False, "WRONGPASS invalid password")).healthy
+
+
+def test_the_gcs_is_down_only_after_every_attempt_failed() -> None:
+    answers = iter([Probe(False, "HTTP 503"), Probe(False, "HTTP 503"), Probe(True, "HTTP 200")])
+    pauses: list[float] = []
+    assert first_success(lambda: next(answers), 3, 1.0, pauses.append).ok
+    assert pauses == [1.0, 1.0]
+
+    calls: list[int] = []
+
+    def down() -> Probe:
+        calls.append(1)
+        return Probe(False, f"HTTP 503 #{len(calls)}")
+
+    result = first_success(down, 3, 1.0, lambda _: None)
+    assert (result.ok, result.detail, len(calls)) == (False, "HTTP 503 #3", 3)
+
+
+def test_a_gcs_that_answers_at_once_is_asked_once() -> None:
+    calls: list[int] = []
+
+    def up() -> Probe:
+        calls.append(1)
+        return Probe(True, "HTTP 200")
+
+    assert first_success(up, 3, 1.0, lambda _: None).ok
+    assert len(calls) == 1
