@@ -1,13 +1,13 @@
 # Two commands a newcomer needs (see README.md):
 #   make lab    lab hosts, a full deploy, a sample Ray job, the dashboard's address
-#   make test   the whole suite: lint, unit tests, molecule on lab hosts
+#   make test   the whole suite: lint, unit tests, mutations, molecule on lab hosts
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: lab lab-down test lint unit molecule host-deps venv clean
+.PHONY: lab lab-down test lint unit mutate molecule host-deps venv clean
 
 host-deps:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
@@ -41,7 +41,7 @@ lab: host-deps venv
 lab-down: venv
 	$(BIN)/rayfleet lab down
 
-test: lint unit molecule
+test: lint unit mutate molecule
 
 lint: venv
 	$(BIN)/yamllint --strict .
@@ -52,6 +52,10 @@ lint: venv
 
 unit: venv
 	$(BIN)/pytest tests/unit
+
+# Named breakages of the provider, validation and alert rules that the unit tests must catch.
+mutate: venv
+	$(BIN)/python tests/mutate.py
 
 molecule: host-deps venv
 	$(BIN)/molecule test --all

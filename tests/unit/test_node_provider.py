@@ -201,6 +201,7 @@ def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
     assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
     # Ray sees it gone at once; the host is not handed out again until it has left.
     assert provider.is_terminated(node)
+    assert node not in provider.non_terminated_nodes({})
     assert launch(provider, "big") == []
     launcher.finish("big-1")
     assert pool_state(tmp_path)["big-1"].status is Status.FREE

@@ -1,0 +1,231 @@
+"""A small mutation run: named breakages of the code that matters most, each of which the
+unit tests that guard it must catch.
+
+Each mutation is applied to a fresh copy of the checkout (tracked and untracked files, as
+they are now), and only the tests named for it run there, with this venv's Python; the
+run fails when any mutation survives (its tests still pass). Usage:
+
+    .venv/bin/python tests/mutate.py            # every mutation
+    .venv/bin/python tests/mutate.py NAME ...   # some of them
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    original: str
+    mutant: str
+    tests: tuple[str, ...]
+
+
+NODE_PROVIDER_TESTS = ("tests/unit/test_node_provider.py", "tests/unit/test_pool_state.py")
+VALIDATION_TESTS = ("tests/unit/test_inventory_checks.py",)
+ALERT_TESTS = ("tests/unit/test_alert_rules.py",)
+ALERTS = "roles/prometheus/templates/rayfleet-alerts.yml.j2"
+
+MUTATIONS = (
+    # The provider's state transitions.
+    Mutation(
+        "leaving hosts stay members",
+        "src/rayfleet/autoscaler/state.py",
+        "MEMBER_STATUSES = frozenset({Status.LAUNCHING, Status.RUNNING})",
+        "MEMBER_STATUSES = frozenset({Status.LAUNCHING, Status.RUNNING, Status.TERMINATING})",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "Ray still sees leaving hosts",
+        "src/rayfleet/autoscaler/provider.py",
+        "pool_nodes = [node for node, host in members(state).items() if host in self._pool]",
+        "pool_nodes = [r.node_id for host, r in state.items() if r.node_id and host in self._pool]",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "the provider never asks to terminate",
+        "src/rayfleet/autoscaler/provider.py",
+        "        self._ask(Terminate(node_id))\n",
+        "        pass\n",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "terminate changes nothing",
+        "src/rayfleet/autoscaler/provisioner.py",
+        "    def terminate(self, node_id: str) -> None:\n",
+        "    def terminate(self, node_id: str) -> None:\n        return\n",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "a failed host is freed, not quarantined",
+        "src/rayfleet/autoscaler/state.py",
+        "        status=Status.QUARANTINED,\n",
+        "        status=Status.FREE,\n",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "quarantine never ends",
+        "src/rayfleet/autoscaler/state.py",
+        "record.quarantined_until <= now",
+        "record.quarantined_until < 0",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "a join's success is not recorded",
+        "src/rayfleet/autoscaler/provisioner.py",
+        "return mark_running(state, host, now), (Status.RUNNING, [])",
+        "return state, (Status.RUNNING, [])",
+        NODE_PROVIDER_TESTS,
+    ),
+    # Validation.
+    Mutation(
+        "two clusters may share a namespace",
+        "plugins/module_utils/inventory_checks.py",
+        "        if other != name:\n",
+        "        if False:\n",
+        VALIDATION_TESTS,
+    ),
+    Mutation(
+        "the dashboard may open on every interface",
+        "plugins/module_utils/inventory_checks.py",
+        '    if settings["ray_dashboard_all_interfaces"]:\n        return []\n',
+        "    return []\n",
+        VALIDATION_TESTS,
+    ),
+    Mutation(
+        "turning auth off goes unsaid",
+        "plugins/module_utils/inventory_checks.py",
+        '["ray_auth_mode"] != "disabled"',
+        '["ray_auth_mode"] != "off"',
+        VALIDATION_TESTS,
+    ),
+    # The alert rules.
+    Mutation(
+        "no alert for a head without GCS metrics",
+        ALERTS,
+        '\n          or (up{job="ray", ray_node_type="head"} == 1\n'
+        '              unless on (ray_io_cluster) ray_gcs_actors_count{job="ray"})',
+        "",
+        ALERT_TESTS,
+    ),
+    Mutation(
+        "no alert for a Redis whose exporter is down",
+        ALERTS,
+        'redis_up{job="redis"} == 0 or up{job="redis"} == 0',
+        'redis_up{job="redis"} == 0',
+        ALERT_TESTS,
+    ),
+    Mutation(
+        "no alert for a host down",
+        ALERTS,
+        'expr: up{job="node"} == 0',
+        'expr: up{job="node"} == 2',
+        ALERT_TESTS,
+    ),
+)
+
+
+def copy_checkout(destination: Path) -> None:
+    """The files git tracks, and those it does not ignore, as they are in the working tree."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    # Ansible finds the copy as the rayfleet.cluster collection, as `make venv` sets it up.
+    link = destination / ".ansible" / "collections" / "ansible_collections" / "rayfleet"
+    link.mkdir(parents=True)
+    (link / "cluster").symlink_to("../../../..")
+
+
+def apply(mutation: Mutation, checkout: Path) -> None:
+    path = checkout / mutation.path
+    text = path.read_text()
+    found = text.count(mutation.original)
+    if found != 1:
+        raise SystemExit(f"{mutation.name}: {mutation.path} holds the original {found} times")
+    path.write_text(text.replace(mutation.original, mutation.mutant))
+
+
+def run_tests(mutation: Mutation | None, tests: tuple[str, ...]) -> tuple[int, str, float]:
+    """pytest's exit status, output and time on a copy of the checkout carrying the mutation."""
+    with tempfile.TemporaryDirectory(prefix="rayfleet-mutant-") as directory:
+        checkout = Path(directory)
+        copy_checkout(checkout)
+        if mutation is not None:
+            apply(mutation, checkout)
+        # The copy's package first: the venv's editable install points at this checkout.
+        env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+        env.pop("PYTEST_ADDOPTS", None)
+        imported = subprocess.run(
+            [sys.executable, "-c", "import rayfleet; print(rayfleet.__file__)"],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if not imported.startswith(str(checkout)):
+            raise SystemExit(f"the copy imports rayfleet from {imported.strip()}, not itself")
+        start = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.returncode, result.stdout, time.monotonic() - start
+
+
+def caught(mutation: Mutation) -> tuple[bool, float]:
+    """Whether the mutation's tests fail on a copy that carries it, and how long they took."""
+    status, output, elapsed = run_tests(mutation, mutation.tests)
+    # 1: tests failed. Anything else (2: interrupted, 4: usage...) says nothing of the mutant.
+    if status not in (0, 1):
+        raise SystemExit(f"{mutation.name}: pytest exited {status}\n{output}")
+    return status == 1, elapsed
+
+
+def main(names: list[str]) -> int:
+    unknown = set(names) - {mutation.name for mutation in MUTATIONS}
+    if unknown:
+        raise SystemExit(f"no such mutation: {', '.join(sorted(unknown))}")
+    chosen = [mutation for mutation in MUTATIONS if not names or mutation.name in names]
+    # Without a mutation the same tests pass, so a failure below is the mutant's doing.
+    tests = tuple(sorted({test for mutation in chosen for test in mutation.tests}))
+    status, output, elapsed = run_tests(None, tests)
+    if status != 0:
+        raise SystemExit(f"the unmutated copy fails its tests (exit {status}):\n{output}")
+    print(f"control  {elapsed:5.1f} s  the unmutated copy passes {len(tests)} test files")
+    survivors = []
+    for mutation in chosen:
+        killed, elapsed = caught(mutation)
+        print(f"{'caught ' if killed else 'SURVIVED'} {elapsed:5.1f} s  {mutation.name}")
+        if not killed:
+            survivors.append(mutation.name)
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutations caught")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
