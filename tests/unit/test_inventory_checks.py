@@ -88,33 +88,23 @@ def test_good_inventory_has_no_problems_or_warnings(defaults: Defaults) -> None:
 
 
 def test_layout_of_good_inventory(defaults: Defaults) -> None:
-    common = {
-        "cluster": "rayfleet",
-        "head": "head",
-        "gcs_address": f"{HEAD_ADDRESS}:6379",
-        "dashboard_address": f"{HEAD_ADDRESS}:8265",
-        "gcs_storage": "none",
-        "namespace": "rayfleet",
-        "redis_address": "",
-        "external_redis": "",
-        "redis_tls": False,
-        "redis_ca_file": "",
-        "redis_user": "",
-        "autoscaling": False,
-        "auth_mode": "token",
-        "tls": False,
-        "monitoring": True,
-        "temp_dir": "/var/lib/ray/tmp",
-        "metrics_port": 8090,
-        "agent_port": 52365,
-        "pool": False,
-        "spare": False,
+    layout = cluster_layout(good_inventory(), defaults)
+    # Where each node is and whom it joins: what every role and the autoscaler read.
+    assert {
+        name: (node["type"], node["group"], node["address"]) for name, node in layout.items()
+    } == {
+        "head": ("head", "head", HEAD_ADDRESS),
+        "cpu-1": ("worker", "ray_workers_cpu", "10.0.0.11"),
+        "gpu-1": ("worker", "ray_workers_gpu", "10.0.0.12"),
     }
-    assert cluster_layout(good_inventory(), defaults) == {
-        "head": {**common, "type": "head", "group": "head", "address": HEAD_ADDRESS},
-        "cpu-1": {**common, "type": "worker", "group": "ray_workers_cpu", "address": "10.0.0.11"},
-        "gpu-1": {**common, "type": "worker", "group": "ray_workers_gpu", "address": "10.0.0.12"},
-    }
+    for node in layout.values():
+        assert (node["cluster"], node["head"]) == ("rayfleet", "head")
+        assert node["gcs_address"] == f"{HEAD_ADDRESS}:6379"
+        assert node["dashboard_address"] == f"{HEAD_ADDRESS}:8265"
+        # Closed by default, monitored, no GCS storage, and no pool.
+        assert (node["auth_mode"], node["tls"], node["monitoring"]) == ("token", False, True)
+        assert (node["gcs_storage"], node["redis_address"]) == ("none", "")
+        assert (node["pool"], node["spare"]) == (False, False)
 
 
 def test_layout_uses_the_heads_ports(defaults: Defaults) -> None:
