@@ -338,3 +338,27 @@ def test_the_sample_inventory_passes_validation_as_it_ships(
     nodes = task_result(run.output, "ray-head-01")["ansible_facts"]["rayfleet_nodes"]
     assert nodes["ray-head-01"]["type"] == "head"
     assert nodes["ray-head-01"]["gcs_storage"] == "redis"
+
+
+def pool_inventory() -> Inventory:
+    """good_inventory's head autoscaling from a pool of one host, pool-1."""
+    inventory = good_inventory()
+    inventory["ray_head"]["hosts"]["head-1"]["ray_autoscaling"] = True
+    inventory["ray_workers"]["children"]["pool_small"] = {"hosts": {"pool-1": {"ray_num_cpus": 1}}}
+    inventory["ray_pool"] = {"children": {"pool_small": {}}}
+    return inventory
+
+
+@pytest.mark.parametrize(
+    ("playbook", "consequence"),
+    [("join.yml", "join the whole pool"), ("leave.yml", "empty the whole pool")],
+)
+def test_join_and_leave_refuse_to_run_without_a_limit(
+    repo_root: Path, tmp_path: Path, playbook: str, consequence: str
+) -> None:
+    # In check mode, so that a refusal that did not happen would change nothing here.
+    run = run_playbook(repo_root, tmp_path, pool_inventory(), playbook, "--check")
+    assert run.returncode != 0, run.output
+    assert f"without it, it would {consequence}" in run.output
+    assert "Fix: add --limit HOST[,HOST...]" in run.output
+    assert "rayfleet.cluster.ray :" not in run.output
