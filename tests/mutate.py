@@ -110,6 +110,14 @@ MUTATIONS = (
         '["ray_auth_mode"] != "off"',
         VALIDATION_TESTS,
     ),
+    # rayfleet's own Redis clients.
+    Mutation(
+        "rayfleet's Redis clients never use TLS",
+        "plugins/module_utils/redis_client.py",
+        "ssl=bool(ca_file),",
+        "ssl=False,",
+        ("tests/unit/test_redis_client.py",),
+    ),
     # The alert rules.
     Mutation(
         "no alert for a head without GCS metrics",
@@ -175,16 +183,25 @@ def run_tests(mutation: Mutation | None, tests: tuple[str, ...]) -> tuple[int, s
         # The copy's package first: the venv's editable install points at this checkout.
         env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
         env.pop("PYTEST_ADDOPTS", None)
+        # Both packages the tests import come from the copy (conftest.py puts its collection
+        # first on the path), or a surviving mutant would prove nothing.
         imported = subprocess.run(
-            [sys.executable, "-c", "import rayfleet; print(rayfleet.__file__)"],
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.path.insert(0, '.ansible/collections'); import rayfleet;"
+                " from ansible_collections.rayfleet.cluster.plugins.module_utils import firewall;"
+                " print(rayfleet.__file__); print(firewall.__file__)",
+            ],
             cwd=checkout,
             env=env,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout
-        if not imported.startswith(str(checkout)):
-            raise SystemExit(f"the copy imports rayfleet from {imported.strip()}, not itself")
+        ).stdout.split()
+        strangers = [path for path in imported if not path.startswith(str(checkout))]
+        if strangers:
+            raise SystemExit(f"the copy imports {strangers}, not its own files")
         start = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
