@@ -6,6 +6,7 @@ import collections
 import socket
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 TASKS = 30
 
@@ -23,6 +24,17 @@ def main() -> None:
     print(f"{len(alive)} nodes alive; {TASKS} tasks ran on {len(per_host)} of them:")
     for host, count in sorted(per_host.items()):
         print(f"  {host}: {count} tasks")
+    # SPREAD is best effort; a task pinned to each node shows every one of them runs work.
+    pinned = ray.get(
+        [
+            where_am_i.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+            ).remote(index)
+            for index, node in enumerate(alive)
+        ]
+    )
+    ran = {node_id for _, _, node_id in pinned}
+    print(f"{len(ran)} of {len(alive)} nodes ran a task pinned to them")
 
 
 if __name__ == "__main__":
