@@ -1,0 +1,100 @@
+"""Runs every molecule scenario, in two lanes side by side.
+
+A lab spends most of its verify waiting (idle timeouts, alerts that wait a minute, head
+restarts) while a converge keeps the cores busy, so two lanes overlap one scenario's waits
+with the other's work. Each lane runs its scenarios one after another; each scenario has a
+network of its own. Every scenario under molecule/ must be in a lane, so none is left out.
+Each scenario's output goes to .cache/molecule-logs/<name>.log; the end of a failed one is
+printed. Usage:
+
+    .venv/bin/python tests/scenarios.py            # every scenario
+    .venv/bin/python tests/scenarios.py NAME ...   # some of them, one lane each
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = REPO_ROOT / ".cache" / "molecule-logs"
+# Balanced by what each took here: the longest first in each lane.
+LANES = (("autoscaler", "gcs_ft"), ("monitoring", "default"))
+FAILED_TAIL_LINES = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scenario: str
+    rc: int
+    seconds: float
+
+
+def scenarios_on_disk() -> set[str]:
+    return {path.parent.name for path in (REPO_ROOT / "molecule").glob("*/molecule.yml")}
+
+
+def run_scenario(scenario: str) -> Outcome:
+    log = LOG_DIR / f"{scenario}.log"
+    start = time.monotonic()
+    with log.open("w") as out:
+        rc = subprocess.call(
+            [str(Path(sys.executable).parent / "molecule"), "test", "--scenario-name", scenario],
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    outcome = Outcome(scenario, rc, time.monotonic() - start)
+    verdict = "passed" if rc == 0 else f"FAILED (rc {rc})"
+    print(f"scenario {scenario}: {verdict} in {outcome.seconds:.0f} s", flush=True)
+    return outcome
+
+
+def run_lanes(lanes: tuple[tuple[str, ...], ...]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+
+    def run_lane(lane: tuple[str, ...]) -> None:
+        for scenario in lane:
+            outcome = run_scenario(scenario)
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run_lane, args=(lane,)) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def main(names: list[str]) -> int:
+    on_disk = scenarios_on_disk()
+    in_lanes = {scenario for lane in LANES for scenario in lane}
+    if in_lanes != on_disk:
+        print(f"scenarios.py: lanes list {sorted(in_lanes)}, molecule/ has {sorted(on_disk)}")
+        return 2
+    unknown = set(names) - on_disk
+    if unknown:
+        print(f"scenarios.py: no scenario {sorted(unknown)}")
+        return 2
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    outcomes = run_lanes(tuple((name,) for name in names) if names else LANES)
+    failed = [outcome for outcome in outcomes if outcome.rc != 0]
+    for outcome in failed:
+        lines = (LOG_DIR / f"{outcome.scenario}.log").read_text(errors="replace").splitlines()
+        print(f"\n===== the end of {outcome.scenario}'s log =====")
+        print("\n".join(lines[-FAILED_TAIL_LINES:]))
+    passed = len(outcomes) - len(failed)
+    elapsed = time.monotonic() - start
+    print(f"scenarios: {passed} of {len(outcomes)} passed in {elapsed:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
