@@ -1,11 +1,12 @@
 """Runs every molecule scenario, in two lanes side by side.
 
 A lab spends most of its verify waiting (idle timeouts, alerts that wait a minute, head
-restarts) while a converge keeps the cores busy, so two lanes overlap one scenario's waits
-with the other's work. Each lane runs its scenarios one after another; each scenario has a
-network of its own. Every scenario under molecule/ must be in a lane, so none is left out.
-Each scenario's output goes to .cache/molecule-logs/<name>.log; the end of a failed one is
-printed. Usage:
+restarts), so two lanes overlap one scenario's waits with the other's work. Converges
+take a lock: two at once on this machine's two cores left heads too slow to start. Each
+lane runs its scenarios one after another; each scenario has a network of its own, and
+runs molecule's own test sequence step by step. Every scenario under molecule/ must be in a
+lane, so none is left out. Each scenario's output goes to .cache/molecule-logs/<name>.log;
+the end of a failed one is printed. Usage:
 
     .venv/bin/python tests/scenarios.py            # every scenario
     .venv/bin/python tests/scenarios.py NAME ...   # some of them, one lane each
@@ -22,9 +23,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO_ROOT / ".cache" / "molecule-logs"
-# Balanced by what each took here (about 40 minutes a lane alone, less with both).
+# Balanced by what each took here.
 LANES = (("gcs_ft", "autoscaler"), ("default", "monitoring"))
 FAILED_TAIL_LINES = 200
+# molecule test's sequence up to the verify; the lock holds one lane's at a time.
+CONVERGE_STEPS = ("destroy", "syntax", "converge", "idempotence")
+CONVERGE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -39,15 +43,24 @@ def scenarios_on_disk() -> set[str]:
 
 
 def run_scenario(scenario: str) -> Outcome:
-    log = LOG_DIR / f"{scenario}.log"
     start = time.monotonic()
-    with log.open("w") as out:
-        rc = subprocess.call(
-            [str(Path(sys.executable).parent / "molecule"), "test", "--scenario-name", scenario],
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    with (LOG_DIR / f"{scenario}.log").open("w") as log:
+
+        def molecule(step: str) -> int:
+            return subprocess.call(
+                [str(Path(sys.executable).parent / "molecule"), step, "--scenario-name", scenario],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        try:
+            with CONVERGE_LOCK:
+                rc = next((rc for step in CONVERGE_STEPS if (rc := molecule(step)) != 0), 0)
+            if rc == 0:
+                rc = molecule("verify")
+        finally:
+            molecule("destroy")
     outcome = Outcome(scenario, rc, time.monotonic() - start)
     verdict = "passed" if rc == 0 else f"FAILED (rc {rc})"
     print(f"scenario {scenario}: {verdict} in {outcome.seconds:.0f} s", flush=True)
