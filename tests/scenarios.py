@@ -1,8 +1,10 @@
 """Runs every molecule scenario, in two lanes side by side.
 
 A lab spends most of its verify waiting (idle timeouts, alerts that wait a minute, head
-restarts), so two lanes overlap one scenario's waits with the other's work. Converges
-take a lock: two at once on this machine's two cores left heads too slow to start. Each
+restarts), so two lanes overlap one scenario's waits with the other's work. Molecule's
+converge and idempotence steps take a lock, one lab at a time: two at once on this
+machine's two cores left heads too slow to start (the verifies' own deploys are not under
+it; the scenarios' ray_start_timeout covers those). Each
 lane runs its scenarios one after another; each scenario has a network of its own, and
 runs molecule's own test sequence step by step. Every scenario under molecule/ must be in a
 lane, so none is left out. Each scenario's output goes to .cache/molecule-logs/<name>.log;
@@ -73,7 +75,13 @@ def run_lanes(lanes: tuple[tuple[str, ...], ...]) -> list[Outcome]:
 
     def run_lane(lane: tuple[str, ...]) -> None:
         for scenario in lane:
-            outcome = run_scenario(scenario)
+            try:
+                outcome = run_scenario(scenario)
+            # Any error (molecule missing, a log that cannot be written) fails the scenario,
+            # and the lane goes on to the next.
+            except Exception as error:
+                print(f"scenario {scenario}: FAILED ({error!r})", flush=True)
+                outcome = Outcome(scenario, 1, 0.0)
             with lock:
                 outcomes.append(outcome)
 
@@ -97,15 +105,16 @@ def main(names: list[str]) -> int:
         return 2
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    outcomes = run_lanes(tuple((name,) for name in names) if names else LANES)
+    lanes = tuple((name,) for name in dict.fromkeys(names)) if names else LANES
+    outcomes = run_lanes(lanes)
     failed = [outcome for outcome in outcomes if outcome.rc != 0]
     for outcome in failed:
-        lines = (LOG_DIR / f"{outcome.scenario}.log").read_text(errors="replace").splitlines()
+        log = LOG_DIR / f"{outcome.scenario}.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else ["(no log)"]
         print(f"\n===== the end of {outcome.scenario}'s log =====")
         print("\n".join(lines[-FAILED_TAIL_LINES:]))
-    passed = len(outcomes) - len(failed)
     elapsed = time.monotonic() - start
-    print(f"scenarios: {passed} of {len(outcomes)} passed in {elapsed:.0f} s")
+    print(f"scenarios: {len(outcomes) - len(failed)} of {len(outcomes)} passed in {elapsed:.0f} s")
     return 1 if failed else 0
 
 
