@@ -57,7 +57,7 @@ unit: venv
 mutate: venv
 	$(BIN)/python tests/mutate.py
 
-# Every scenario, in two lanes side by side; each one's log in .cache/molecule-logs/.
+# Every scenario, one after another; each one's log in .cache/molecule-logs/.
 molecule: host-deps venv
 	$(BIN)/python tests/scenarios.py
 
