@@ -42,12 +42,17 @@ def run_scenario(scenario: str) -> Outcome:
     with (LOG_DIR / f"{scenario}.log").open("w") as log:
 
         def molecule(step: str) -> int:
-            return subprocess.call(
+            step_start = time.monotonic()
+            rc = subprocess.call(
                 [str(Path(sys.executable).parent / "molecule"), step, "--scenario-name", scenario],
                 cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+            # Where the suite's time goes, step by step, in CI's output too.
+            seconds = time.monotonic() - step_start
+            print(f"  {scenario} {step}: rc {rc} in {seconds:.0f} s", flush=True)
+            return rc
 
         try:
             rc = next((rc for step in CONVERGE_STEPS if (rc := molecule(step)) != 0), 0)
