@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/ansible-lint --profile production
 
 unit: venv
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest --numprocesses=auto tests/unit
 
 # Named breakages of the provider, validation and alert rules that the unit tests must catch.
 mutate: venv

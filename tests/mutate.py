@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,8 +236,10 @@ def main(names: list[str]) -> int:
         raise SystemExit(f"the unmutated copy fails its tests (exit {status}):\n{output}")
     print(f"control  {elapsed:5.1f} s  the unmutated copy passes {len(tests)} test files")
     survivors = []
-    for mutation in chosen:
-        killed, elapsed = caught(mutation)
+    # Each mutant has its own copy: they run side by side, one per core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        outcomes = list(pool.map(caught, chosen))
+    for mutation, (killed, elapsed) in zip(chosen, outcomes, strict=True):
         print(f"{'caught ' if killed else 'SURVIVED'} {elapsed:5.1f} s  {mutation.name}")
         if not killed:
             survivors.append(mutation.name)
