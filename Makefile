@@ -7,7 +7,7 @@ PYTHON ?= python3
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
-.PHONY: lab lab-down test lint unit mutate molecule host-deps venv clean
+.PHONY: lab lab-down test lint unit mutate molecule dist host-deps venv clean
 
 host-deps:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
@@ -57,8 +57,15 @@ unit: venv
 mutate: venv
 	$(BIN)/python tests/mutate.py
 
+# The rayfleet wheel (package and collection) and the rayfleet.cluster collection tarball:
+# molecule's default scenario deploys from the first, autoscaler from the second.
+dist: venv
+	rm -rf .cache/dist
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir .cache/dist .
+	$(BIN)/ansible-galaxy collection build --output-path .cache/dist .
+
 # Every scenario, one after another; each one's log in .cache/molecule-logs/.
-molecule: host-deps venv
+molecule: host-deps venv dist
 	$(BIN)/python tests/scenarios.py
 
 clean:

@@ -36,12 +36,12 @@ from figures import summary, write_figures
 
 from rayfleet.auth import NODE_TOKEN_FILE, controller_token_file, shell_prefix
 from rayfleet.inventory import list_inventory
+from rayfleet.paths import node_python
 from rayfleet.runner import run_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
-PYTHON_ON_HEAD = "/opt/ray/2.60.0/bin/python"
 STATE = "/var/lib/rayfleet/autoscaler/state.json"
 PROVISIONER_LOG = "journalctl --unit rayfleet-provisioner --output cat --no-pager"
 POLL_S = 0.2
@@ -81,7 +81,7 @@ class Lab:
         before = time.monotonic()
         self.command(
             self.head,
-            f"{shell_prefix(NODE_TOKEN_FILE)} {PYTHON_ON_HEAD} {PROBE_ON_HEAD} request "
+            f"{shell_prefix(NODE_TOKEN_FILE)} {node_python()} {PROBE_ON_HEAD} request "
             f"--address {self.gcs} "
             f"--resource {resource} --count {count}",
         )

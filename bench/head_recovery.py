@@ -26,6 +26,7 @@ from figures import summary, write_figures
 
 from rayfleet.auth import NODE_TOKEN_FILE, shell_prefix
 from rayfleet.inventory import list_inventory
+from rayfleet.paths import node_python
 from rayfleet.runner import run_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def main() -> int:
     head, gcs = head_of(args.inventory)
     run_module("ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}", args.inventory, head)
     probe = (
-        f"{shell_prefix(NODE_TOKEN_FILE)} /opt/ray/2.60.0/bin/python {PROBE_ON_HEAD} "
+        f"{shell_prefix(NODE_TOKEN_FILE)} {node_python()} {PROBE_ON_HEAD} "
         f"recover --address {gcs} --timeout 180"
     )
     runs: list[dict[str, Any]] = []

@@ -147,7 +147,7 @@ def check_inventory(
         settings = effective_vars(host, defaults)
         problems += _check_membership(host)
         problems += _check_address(host)
-        problems += _check_version(host, settings)
+        problems += _check_version(host, settings, defaults)
         problems += _check_ports(host, settings)
         problems += _check_memory(host, settings)
         problems += _check_resources_and_labels(host, settings)
@@ -225,7 +225,9 @@ def _check_membership(host: HostInput) -> list[Problem]:
     return []
 
 
-def _check_version(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+def _check_version(
+    host: HostInput, settings: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> list[Problem]:
     version = str(settings["ray_version"])
     if EXACT_VERSION.match(version):
         return []
@@ -234,7 +236,7 @@ def _check_version(host: HostInput, settings: Mapping[str, Any]) -> list[Problem
             host.name,
             "ray_version",
             f"{version!r} is not an exact release",
-            'pin one release, such as ray_version: "2.60.0"',
+            f'pin one release, such as rayfleet\'s own: ray_version: "{defaults["ray_version"]}"',
         )
     ]
 

@@ -113,7 +113,7 @@ EXAMPLES = r"""
       cpu-1: {address: 10.0.0.11, agent_port: 52365}
     redis: {name: redis-1, address: "10.0.0.20:6379", password: "{{ redis_password }}"}
   vars:
-    ansible_python_interpreter: /opt/ray/2.60.0/bin/python
+    ansible_python_interpreter: "/opt/ray/{{ ray_version }}/bin/python"
   register: health
 """
 

@@ -70,7 +70,7 @@ EXAMPLES = r"""
     namespace: ml-prod
     state: absent
   vars:
-    ansible_python_interpreter: /opt/ray/2.60.0/bin/python
+    ansible_python_interpreter: "/opt/ray/{{ ray_version }}/bin/python"
 """
 
 RETURN = r"""

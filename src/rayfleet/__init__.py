@@ -1,3 +1,1 @@
 """rayfleet: production Ray clusters on your own hosts, deployed with Ansible."""
-
-__version__ = "0.5.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 from rayfleet.lab.hosts import LabHost, LabNetwork
@@ -21,6 +22,8 @@ def _host(spec: str) -> LabHost:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rayfleet", description=__doc__)
+    # The wheel's version is the collection's (galaxy.yml).
+    parser.add_argument("--version", action="version", version=version("rayfleet"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     deploy_cmd = commands.add_parser(
@@ -38,17 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     lab = commands.add_parser("lab", help="lab hosts on this machine").add_subparsers(
         dest="lab_command", required=True
     )
-    default_inventory = collection_root() / "inventories" / "lab"
+    # A checkout's lab inventory (the wheel has none: the lab keeps its secrets beside it).
+    lab_inventory = collection_root() / "inventories" / "lab"
     for name, text in (("up", "start the lab, deploy, run a sample job"), ("down", "remove it")):
         sub = lab.add_parser(name, help=text)
-        sub.add_argument("-i", "--inventory", type=Path, default=default_inventory)
+        if lab_inventory.is_dir():
+            sub.add_argument("-i", "--inventory", type=Path, default=lab_inventory)
+        else:
+            sub.add_argument("-i", "--inventory", type=Path, required=True)
     create = lab.add_parser("create", help="start hosts on a network (used by molecule)")
     create.add_argument("--network", required=True)
     create.add_argument("--subnet", required=True)
     create.add_argument("hosts", nargs="+", type=_host, metavar="NAME=ADDRESS")
     destroy = lab.add_parser("destroy", help="remove every host of a network (used by molecule)")
     destroy.add_argument("--network", required=True)
-    destroy.add_argument("--subnet", required=True)
     return parser
 
 
@@ -64,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return lab_up(args.inventory)
     if args.lab_command == "down":
         return lab_down(args.inventory)
-    network = LabNetwork(args.network, args.subnet)
     if args.lab_command == "create":
-        start_hosts(network, args.hosts)
+        start_hosts(LabNetwork(args.network, args.subnet), args.hosts)
         print(json.dumps([{"name": h.name, "address": h.address} for h in args.hosts]))
         return 0
-    print(json.dumps(stop_hosts(network)))
+    print(json.dumps(stop_hosts(args.network)))
     return 0

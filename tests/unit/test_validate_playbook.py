@@ -24,6 +24,7 @@ Inventory = dict[str, Any]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
+RAY_PIN = yaml.safe_load((REPO_ROOT / "roles/ray/defaults/main.yml").read_text())["ray_version"]
 HEAD_IP = "192.0.2.10"
 
 
@@ -234,7 +235,7 @@ BAD_CASES = {
         _set("all.vars.ray_version", "2.60"), "head-1", "ray_version", ("'2.60'",)
     ),
     "versions differ in a cluster": BadCase(
-        _set(f"{CPU_1}.ray_version", "2.59.0"), "cpu-1", "ray_version", ("2.60.0",)
+        _set(f"{CPU_1}.ray_version", "2.59.0"), "cpu-1", "ray_version", (RAY_PIN,)
     ),
     "object store above memory": BadCase(
         _set(f"{CPU_1}.ray_object_store_memory", 10**15), "cpu-1", "ray_object_store_memory"

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import collections
 import socket
+import time
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 TASKS = 30
+# Each task holds its CPU this long: tasks that end at once all run where the driver's
+# workers already are (the head), whatever the strategy.
+TASK_SECONDS = 1.0
 
 
 @ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
 def where_am_i(index: int) -> tuple[int, str, str]:
+    time.sleep(TASK_SECONDS)
     return index, socket.gethostname(), ray.get_runtime_context().get_node_id()
 
 

@@ -109,17 +109,17 @@ def _port_open(address: str, port: int) -> bool:
         return False
 
 
-def destroy_hosts(podman: Podman, network: LabNetwork) -> list[str]:
-    """Remove every container of this lab network, then the network itself."""
+def destroy_hosts(podman: Podman, network: str) -> list[str]:
+    """Remove every container of the lab network named ``network``, then the network."""
     names = podman.run(
         "ps",
         "--all",
         "--filter",
-        f"label={CONTAINER_LABEL}={network.name}",
+        f"label={CONTAINER_LABEL}={network}",
         "--format",
         "{{.Names}}",
     ).split()
     if names:
         podman.run("rm", "--force", "--time", "10", *names)
-    podman.run("network", "rm", "--force", network.name, check=False)
+    podman.run("network", "rm", "--force", network, check=False)
     return names

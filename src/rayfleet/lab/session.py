@@ -44,7 +44,7 @@ def start_hosts(network: LabNetwork, hosts: list[LabHost]) -> None:
     wait_for_ssh(hosts)
 
 
-def stop_hosts(network: LabNetwork) -> list[str]:
+def stop_hosts(network: str) -> list[str]:
     return destroy_hosts(Podman(), network)
 
 
@@ -102,6 +102,6 @@ def lab_up(inventory: Path) -> int:
 
 def lab_down(inventory: Path) -> int:
     lab = read_lab_inventory(inventory)
-    removed = stop_hosts(lab.network)
+    removed = stop_hosts(lab.network.name)
     print(f"Removed {len(removed)} lab hosts: {', '.join(removed) or 'none'}")
     return 0

@@ -1,0 +1,37 @@
+"""Package metadata from the collection, where each fact is stated once.
+
+The wheel's version is galaxy.yml's; its ansible-core range is the collection's
+``requires_ansible``; and its Ray is the cluster's default ``ray_version``: the controller
+submits jobs to and talks with the cluster, so it runs the same Ray as the nodes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hatchling.metadata.plugin.interface import MetadataHookInterface
+
+ROOT = Path(__file__).resolve().parent
+
+
+def collection_pins(root: Path) -> dict[str, str]:
+    """The version, ansible-core requirement and Ray pin the collection states."""
+
+    def read(path: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load((root / path).read_text())
+        return loaded
+
+    return {
+        "version": str(read("galaxy.yml")["version"]),
+        "ansible-core": f"ansible-core{read('meta/runtime.yml')['requires_ansible']}",
+        "ray": f"ray[default]=={read('roles/ray/defaults/main.yml')['ray_version']}",
+    }
+
+
+class CollectionPinsHook(MetadataHookInterface):  # type: ignore[misc]
+    def update(self, metadata: dict[str, Any]) -> None:
+        pins = collection_pins(ROOT)
+        metadata["version"] = pins["version"]
+        metadata["dependencies"] = [pins["ansible-core"], *self.config["dependencies"], pins["ray"]]
