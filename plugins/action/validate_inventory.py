@@ -24,6 +24,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage impor
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_GROUP,
+    HEAD_PORTS,
+    NODE_PORTS,
     POOL_GROUP,
     POOL_MEMBERS_GROUP,
     REDIS_GROUP,
@@ -34,6 +36,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     RedisHost,
     check_inventory,
     cluster_layout,
+    effective_vars,
+    listener_problems,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
     MONITORING_GROUP,
@@ -42,6 +46,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
     monitoring_layout,
     monitoring_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import play_groups
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
 try:  # ansible-core 2.19 renders only strings it trusts as templates
@@ -122,6 +127,19 @@ class ActionModule(ActionBase):
                 if self._setting(task_vars["hostvars"][name], "proxy", "proxy_enabled")
             ],
         )
+        by_name = {host.name: host for host in hosts}
+        redis_by_name = {redis.name: redis for redis in redis_hosts}
+        for name in managed:
+            problems += self._listener_problems(
+                name,
+                task_vars["hostvars"][name],
+                roles=(by_name.get(name), redis_by_name.get(name)),
+                defaults=defaults,
+                ports=ports[name],
+                layouts=(monitoring, proxy),
+            )
+        if problems:
+            return self._failed(result, problems)
         plan = firewall_plan(layout, monitoring, redis_hosts, ports, managed, proxy=proxy)
         for name, entry in plan.items():
             entry["enabled"] = bool(
@@ -133,6 +151,7 @@ class ActionModule(ActionBase):
             "rayfleet_monitoring": monitoring,
             "rayfleet_firewall": plan,
             "rayfleet_proxy": proxy,
+            "rayfleet_play_groups": play_groups(layout, monitoring, managed),
         }
         return result
 
@@ -168,6 +187,44 @@ class ActionModule(ActionBase):
             client = self._templated(hostvars, "ray_client_server_port")
             ports["client"] = defaults["ray_client_server_port"] if client is None else client
         return {name: int(port) for name, port in ports.items()}
+
+    def _listener_problems(
+        self,
+        name: str,
+        hostvars: Any,
+        *,
+        roles: tuple[HostInput | None, RedisHost | None],
+        defaults: dict[str, Any],
+        ports: dict[str, int],
+        layouts: tuple[dict[str, Any], dict[str, dict[str, Any]]],
+    ) -> list[Problem]:
+        """Every listener rayfleet runs on the host, Ray's and the others, on ports of its own."""
+        node, redis = roles
+        monitoring, proxy = layouts
+        ray_ports: dict[str, int] = {}
+        worker_ports = None
+        if node is not None:
+            settings = effective_vars(node, defaults)
+            names = (*NODE_PORTS, *(HEAD_PORTS if node.is_head else ()))
+            ray_ports = {variable: settings[variable] for variable in names}
+            worker_ports = (settings["ray_min_worker_port"], settings["ray_max_worker_port"])
+        others: dict[str, int] = {}
+        if name in monitoring["exporters"]:
+            others["node_exporter_port"] = ports["node_exporter"]
+        if redis is not None:
+            others["redis_port"] = int(redis.address.rsplit(":", 1)[1])
+            if self._setting(hostvars, "redis", "redis_exporter"):
+                others["redis_exporter_port"] = ports["redis_exporter"]
+        if name in monitoring["servers"]:
+            others["prometheus_port"] = ports["prometheus"]
+            if self._setting(hostvars, "grafana", "grafana_install"):
+                others["grafana_port"] = ports["grafana"]
+        served = proxy.get(name, {})
+        if served.get("dashboard"):
+            others["proxy_dashboard_port"] = ports["proxy_dashboard"]
+        if served.get("prometheus"):
+            others["proxy_prometheus_port"] = ports["proxy_prometheus"]
+        return listener_problems(name, ray_ports, others, worker_ports)
 
     def _failed(self, result: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
         result["failed"] = True

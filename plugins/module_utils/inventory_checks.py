@@ -54,6 +54,33 @@ UNSPECIFIED_ADDRESSES = {"0.0.0.0", "::", ""}
 # Settings that are secrets: never in the layout, which Ansible prints at -v and the head's
 # provisioner inventory holds.
 SECRET_VARS = frozenset({"ray_auth_token"})
+# The least value each numeric setting takes: less, and Ray (resource quantities, its
+# autoscaling schema), systemd or the unit's own timers refuse it or misbehave. Ports, the
+# object store and the worker count's upper bound have rules of their own; unset (None)
+# leaves the choice to Ray. test_inventory_checks.py holds every number the role takes here.
+LEAST_VALUES: dict[str, float] = {
+    "ray_num_cpus": 0,
+    "ray_num_gpus": 0,
+    "ray_memory": 0,
+    "ray_min_workers": 0,
+    "ray_max_workers": 0,
+    "ray_tls_cert_days": 1,
+    "ray_tls_renew_days": 0,
+    "ray_health_max_dashboard_latency_ms": 1,
+    "ray_health_max_event_loop_lag_ms": 1,
+    "ray_autoscaler_idle_timeout_minutes": 0,
+    "ray_autoscaler_upscaling_speed": 0,
+    "ray_autoscaler_update_interval_s": 1,
+    "ray_autoscaler_quarantine_s": 0,
+    "ray_autoscaler_quarantine_max_s": 0,
+    "ray_gcs_reconnect_timeout_s": 1,
+    "ray_limit_nofile": 1,
+    "ray_restart_sec": 0,
+    "ray_stop_timeout_sec": 1,
+    "ray_start_timeout": 1,
+}
+# Ray's floor for an object store it is given a size for (ray_constants).
+OBJECT_STORE_MINIMUM_BYTES = 75 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -152,6 +179,8 @@ def check_inventory(
         problems += _check_memory(host, settings)
         problems += _check_resources_and_labels(host, settings)
         problems += _check_group_bounds(host, settings)
+        problems += _check_least_values(host, settings)
+        problems += _check_pairs(host, settings)
     clusters = _clusters(hosts, defaults)
     for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
@@ -324,6 +353,15 @@ def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]
             )
         )
     store = settings["ray_object_store_memory"]
+    if store != 0 and store < OBJECT_STORE_MINIMUM_BYTES:
+        problems.append(
+            Problem(
+                host.name,
+                "ray_object_store_memory",
+                f"{store} bytes is below Ray's least object store ({OBJECT_STORE_MINIMUM_BYTES})",
+                "give it 75 MiB or more, or set 0 to size it from the host's memory",
+            )
+        )
     if host.memtotal_mb is not None and store > host.memtotal_mb * 1024 * 1024:
         problems.append(
             Problem(
@@ -361,11 +399,57 @@ def _check_resources_and_labels(host: HostInput, settings: Mapping[str, Any]) ->
     return problems
 
 
+def _check_least_values(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    return [
+        Problem(host.name, name, f"{value} is below {least}", f"use {least} or more")
+        for name, least in LEAST_VALUES.items()
+        if (value := settings[name]) is not None and value < least
+    ]
+
+
+def _at_least_least(settings: Mapping[str, Any], *names: str) -> bool:
+    """Each setting is set and passes its own rule: only then is a pair of them weighed."""
+    return all(
+        settings[name] is not None and settings[name] >= LEAST_VALUES[name] for name in names
+    )
+
+
+def _check_pairs(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    """Settings that only work in step with another."""
+    problems: list[Problem] = []
+    renew, days = settings["ray_tls_renew_days"], settings["ray_tls_cert_days"]
+    if _at_least_least(settings, "ray_tls_renew_days", "ray_tls_cert_days") and renew >= days:
+        problems.append(
+            Problem(
+                host.name,
+                "ray_tls_renew_days",
+                f"{renew} is not below ray_tls_cert_days {days}: every run would renew every "
+                "certificate, and restart every node",
+                "make ray_tls_renew_days smaller than ray_tls_cert_days",
+            )
+        )
+    first, most = (
+        settings["ray_autoscaler_quarantine_s"],
+        settings["ray_autoscaler_quarantine_max_s"],
+    )
+    if (
+        _at_least_least(settings, "ray_autoscaler_quarantine_s", "ray_autoscaler_quarantine_max_s")
+        and most < first
+    ):
+        problems.append(
+            Problem(
+                host.name,
+                "ray_autoscaler_quarantine_max_s",
+                f"{most} is below ray_autoscaler_quarantine_s {first}, the first quarantine",
+                "make it at least ray_autoscaler_quarantine_s",
+            )
+        )
+    return problems
+
+
 def _check_group_bounds(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
     low, high = settings["ray_min_workers"], settings["ray_max_workers"]
-    if low < 0:
-        return [Problem(host.name, "ray_min_workers", f"{low} is negative", "use 0 or more")]
-    if high is not None and low > high:
+    if _at_least_least(settings, "ray_min_workers", "ray_max_workers") and low > high:
         group = ", ".join(host.worker_groups) or "its group"
         return [
             Problem(
@@ -635,3 +719,41 @@ def cluster_layout(
                 **({"vars": _public(worker.user_vars)} if worker.pool_group else {}),
             }
     return layout
+
+
+def listener_problems(
+    host: str,
+    ray_ports: Mapping[str, int],
+    others: Mapping[str, int],
+    worker_ports: tuple[int, int] | None,
+) -> list[Problem]:
+    """rayfleet's other listeners on a host against each other and Ray's: one port each.
+
+    ``ray_ports``: the Ray node's own, by variable (checked among themselves elsewhere);
+    ``others``: the ports of the exporters, Redis, Prometheus, Grafana and the proxy that
+    run on the host, by variable; ``worker_ports``: the Ray node's worker port range.
+    """
+    problems: list[Problem] = []
+    taken = {port: name for name, port in ray_ports.items()}
+    for name, port in sorted(others.items()):
+        if port in taken:
+            problems.append(
+                Problem(
+                    host,
+                    name,
+                    f"port {port} is also {taken[port]} on this host",
+                    "give every listener on the host its own port",
+                )
+            )
+        elif worker_ports is not None and worker_ports[0] <= port <= worker_ports[1]:
+            low, high = worker_ports
+            problems.append(
+                Problem(
+                    host,
+                    name,
+                    f"port {port} lies in Ray's worker port range {low}-{high}",
+                    "move it out of ray_min_worker_port..ray_max_worker_port",
+                )
+            )
+        taken.setdefault(port, name)
+    return problems

@@ -112,4 +112,19 @@ ansible_facts:
           prometheus: 10.89.90.10:9090
           dashboard_port: 8443
           prometheus_port: 9443
+    rayfleet_play_groups:
+      description:
+        - The groups the later plays run on, each with its hosts; C(validate.yml) puts each host
+          in its groups with C(group_by). See C(plugins/module_utils/play_groups.py).
+        - C(rayfleet_ray_nodes) heads and workers in their cluster (C(ray.yml)),
+          C(rayfleet_spare_hosts) pool hosts out of it (C(pool.yml)), C(rayfleet_fenced_hosts)
+          every managed host but those (C(firewall.yml)), C(rayfleet_exporter_hosts) and
+          C(rayfleet_monitoring_servers) (C(monitoring.yml)).
+      type: dict
+      sample:
+        rayfleet_ray_nodes: [cpu-1, cpu-2, head]
+        rayfleet_spare_hosts: [pool-1, pool-2]
+        rayfleet_fenced_hosts: [cpu-1, cpu-2, head, redis-1]
+        rayfleet_exporter_hosts: [cpu-1, cpu-2, head, redis-1]
+        rayfleet_monitoring_servers: [head]
 """

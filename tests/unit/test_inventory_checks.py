@@ -10,11 +10,15 @@ import pytest
 import yaml
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
+    HEAD_PORTS,
+    LEAST_VALUES,
+    NODE_PORTS,
     HostInput,
     Problem,
     RedisHost,
     check_inventory,
     cluster_layout,
+    listener_problems,
 )
 
 Defaults = dict[str, Any]
@@ -250,7 +254,86 @@ def test_min_workers_within_bounds(defaults: Defaults, low: int, high: int | Non
 def test_negative_min_workers(defaults: Defaults) -> None:
     problem = only(problems_of([head(), worker("cpu-1", ray_min_workers=-1)], defaults))
     assert (problem.host, problem.variable) == ("cpu-1", "ray_min_workers")
-    assert "negative" in problem.message
+    assert "-1 is below 0" in problem.message
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+def test_every_number_the_role_takes_has_a_rule(repo_root: Path) -> None:
+    spec_file = repo_root / "roles" / "ray" / "meta" / "argument_specs.yml"
+    options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"]
+    numbers = {name for name, option in options.items() if option.get("type") in ("int", "float")}
+    ruled = {
+        *LEAST_VALUES,
+        *NODE_PORTS,
+        *HEAD_PORTS,
+        "ray_min_worker_port",
+        "ray_max_worker_port",
+        "ray_object_store_memory",
+        "ray_object_store_memory_fraction",
+    }
+    assert numbers - ruled == set()
+
+
+# A number's partner in a pair rule moves along, so that only the number's own rule speaks.
+PARTNERS: dict[str, dict[str, Any]] = {
+    "ray_tls_cert_days": {"ray_tls_renew_days": 0},
+    "ray_autoscaler_quarantine_max_s": {"ray_autoscaler_quarantine_s": 0},
+    "ray_max_workers": {"ray_min_workers": 0},
+}
+
+
+@pytest.mark.parametrize(("variable", "least"), sorted(LEAST_VALUES.items()))
+def test_a_number_below_its_least_is_refused(
+    defaults: Defaults, variable: str, least: float
+) -> None:
+    # The other bound of a pair moves along, so that only this rule speaks.
+    below = least - 1 if isinstance(defaults[variable], int) or least == 0 else least / 2
+    settings: dict[str, Any] = {variable: below, **PARTNERS.get(variable, {})}
+    hosts = [head(), worker("cpu-1", **settings)]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", variable)
+    assert f"is below {least}" in problem.message
+    assert f"use {least} or more" in problem.fix
+
+
+@pytest.mark.parametrize("variable", sorted(LEAST_VALUES))
+def test_a_number_at_its_least_is_taken(defaults: Defaults, variable: str) -> None:
+    settings: dict[str, Any] = {variable: LEAST_VALUES[variable], **PARTNERS.get(variable, {})}
+    hosts = [head(), worker("cpu-1", **settings)]
+    assert problems_of(hosts, defaults) == []
+
+
+@pytest.mark.parametrize("renew", [825, 900])
+def test_certificates_renewed_at_or_beyond_their_lifetime_are_refused(
+    defaults: Defaults, renew: int
+) -> None:
+    hosts = [head(), worker("cpu-1", ray_tls_cert_days=825, ray_tls_renew_days=renew)]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_tls_renew_days")
+    assert "every run would renew" in problem.message
+
+
+def test_a_longest_quarantine_below_the_first_is_refused(defaults: Defaults) -> None:
+    hosts = [
+        head(ray_autoscaler_quarantine_s=600, ray_autoscaler_quarantine_max_s=300),
+        worker("cpu-1"),
+    ]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_autoscaler_quarantine_max_s")
+
+
+@pytest.mark.parametrize("store", [-1, 1, 75 * 1024 * 1024 - 1])
+def test_an_object_store_below_rays_least_is_refused(defaults: Defaults, store: int) -> None:
+    problem = only(problems_of([head(), worker("cpu-1", ray_object_store_memory=store)], defaults))
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_object_store_memory")
+    assert "below Ray's least object store" in problem.message
+
+
+@pytest.mark.parametrize("store", [0, 75 * 1024 * 1024])
+def test_an_object_store_of_zero_or_rays_least_is_taken(defaults: Defaults, store: int) -> None:
+    assert problems_of([head(), worker("cpu-1", ray_object_store_memory=store)], defaults) == []
 
 
 # --- ports ------------------------------------------------------------------------------------
@@ -730,3 +813,36 @@ def test_a_host_whose_address_is_a_name_is_refused(defaults: Defaults) -> None:
 def test_a_vaulted_token_stays_out_of_the_layout(defaults: Defaults) -> None:
     layout = cluster_layout([head(ray_autoscaling=True, ray_auth_token="s3cret")], defaults)
     assert layout["head"]["vars"] == {"ray_autoscaling": True}
+
+
+# --- listeners beside Ray's -------------------------------------------------------------------
+
+RAY_PORTS = {"ray_gcs_port": 6379, "ray_dashboard_port": 8265, "ray_metrics_export_port": 8090}
+
+
+def test_a_listener_on_a_ray_port_is_refused() -> None:
+    problem = only(
+        listener_problems("head", RAY_PORTS, {"node_exporter_port": 8265}, (10002, 19999))
+    )
+    assert (problem.host, problem.variable) == ("head", "node_exporter_port")
+    assert "port 8265 is also ray_dashboard_port" in problem.message
+
+
+def test_two_listeners_of_rayfleets_on_one_port_are_refused() -> None:
+    others = {"prometheus_port": 9100, "node_exporter_port": 9100}
+    problem = only(listener_problems("mon-1", {}, others, None))
+    assert (problem.host, problem.variable) == ("mon-1", "prometheus_port")
+    assert "also node_exporter_port" in problem.message
+
+
+def test_a_listener_in_the_worker_port_range_is_refused() -> None:
+    problem = only(
+        listener_problems("cpu-1", RAY_PORTS, {"node_exporter_port": 12000}, (10002, 19999))
+    )
+    assert problem.variable == "node_exporter_port"
+    assert "worker port range 10002-19999" in problem.message
+
+
+def test_listeners_on_ports_of_their_own_pass() -> None:
+    others = {"node_exporter_port": 9100, "prometheus_port": 9090, "grafana_port": 3000}
+    assert listener_problems("head", RAY_PORTS, others, (10002, 19999)) == []

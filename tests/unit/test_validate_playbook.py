@@ -54,9 +54,12 @@ class Run:
 
 
 def run_playbook(
-    repo_root: Path, tmp_path: Path, inventory: Inventory | Path, playbook: str, *args: str
+    repo_root: Path, tmp_path: Path, inventory: Inventory | Path, playbook: str | Path, *args: str
 ) -> Run:
-    """ansible-playbook on an inventory given as data, or as a path of the checkout."""
+    """ansible-playbook on an inventory given as data, or as a path of the checkout.
+
+    ``playbook``: a name under playbooks/, or a playbook file of the test's own.
+    """
     if isinstance(inventory, Path):
         inventory_file = inventory
     else:
@@ -71,7 +74,13 @@ def run_playbook(
         ANSIBLE_REMOTE_TEMP=str(tmp_path / "ansible-remote"),
     )
     completed = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(inventory_file), f"playbooks/{playbook}", *args],
+        [
+            str(ANSIBLE_PLAYBOOK),
+            "-i",
+            str(inventory_file),
+            str(playbook if isinstance(playbook, Path) else f"playbooks/{playbook}"),
+            *args,
+        ],
         cwd=repo_root,
         env=env,
         stdout=subprocess.PIPE,
@@ -88,6 +97,47 @@ def task_result(output: str, host: str) -> Any:
     match = re.search(rf"^ok: \[{re.escape(host)}\] => *\n((?:[ \t]+.*\n)+)", output, re.MULTILINE)
     assert match, output
     return yaml.safe_load(textwrap.dedent(match.group(1)))
+
+
+PLAY_GROUPS_PLAYBOOK = """
+- name: Validate
+  ansible.builtin.import_playbook: rayfleet.cluster.validate
+- name: Show the groups validation put the hosts in
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Show them
+      ansible.builtin.debug:
+        msg: "{{ groups | dict2items | selectattr('key', 'match', '^rayfleet_') | items2dict }}"
+"""
+
+
+def test_validation_puts_each_host_in_the_groups_of_its_plays(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    inventory = good_inventory()
+    inventory["ray_head"]["hosts"]["head-1"].update(ray_autoscaling=True, ray_monitoring=True)
+    inventory["ray_workers"]["children"]["small"] = {
+        "hosts": {"spare-1": {"ray_node_ip": "192.0.2.21"}, "member-1": {}},
+        "vars": {"ray_num_cpus": 1},
+    }
+    inventory["ray_pool"] = {"children": {"small": {}}}
+    inventory["ray_pool_members"] = {"hosts": {"member-1": {}}}
+    inventory["redis"] = {"hosts": {"redis-1": {}}}
+    playbook = tmp_path / "groups.yml"
+    playbook.write_text(PLAY_GROUPS_PLAYBOOK)
+    run = run_playbook(repo_root, tmp_path, inventory, playbook, "-v")
+    assert run.returncode == 0, run.output
+    workers = ["cpu-1", "gpu-1", "head-1", "member-1"]
+    groups = task_result(run.output, "localhost")["msg"]
+    assert {name: sorted(hosts) for name, hosts in groups.items()} == {
+        # Spare-1 is the autoscaler's until it joins: only pool.yml touches it.
+        "rayfleet_ray_nodes": workers,
+        "rayfleet_spare_hosts": ["spare-1"],
+        "rayfleet_fenced_hosts": [*workers, "redis-1"],
+        "rayfleet_exporter_hosts": [*workers, "redis-1"],
+        "rayfleet_monitoring_servers": ["head-1"],
+    }
 
 
 def test_ansible_playbook_is_in_the_venv() -> None:
@@ -231,6 +281,16 @@ BAD_CASES = {
         "(ray_gcs_port|ray_dashboard_port)",
         ("ray_gcs_port", "8265"),
     ),
+    "node_exporter on the dashboard's port": BadCase(
+        _set(f"{HEAD_1}.node_exporter_port", 8265),
+        "head-1",
+        "node_exporter_port",
+        ("port 8265 is also ray_dashboard_port",),
+    ),
+    "ray_tls_renew_days as long as the certificates": BadCase(
+        _set("all.vars.ray_tls_renew_days", 825), "head-1", "ray_tls_renew_days"
+    ),
+    "negative CPUs": BadCase(_set(f"{CPU_1}.ray_num_cpus", -2), "cpu-1", "ray_num_cpus"),
     "version not exact": BadCase(
         _set("all.vars.ray_version", "2.60"), "head-1", "ray_version", ("'2.60'",)
     ),

@@ -1,0 +1,44 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""The groups rayfleet's plays run on, computed by validation from the cluster layout.
+
+validate.yml puts each host in its groups (``group_by``); every later play names one of
+them as its hosts, so no play has to end hosts it should not touch one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Heads and workers in their cluster now: ray.yml.
+RAY_NODES = "rayfleet_ray_nodes"
+# Pool hosts out of the cluster, which may be off: pool.yml readies them, the autoscaler
+# (or join.yml) brings them in.
+SPARE_HOSTS = "rayfleet_spare_hosts"
+# Every host rayfleet manages but spare pool hosts: firewall.yml (pool.yml fences those).
+FENCED_HOSTS = "rayfleet_fenced_hosts"
+# Hosts of the monitored clusters that run node_exporter now: monitoring.yml.
+EXPORTER_HOSTS = "rayfleet_exporter_hosts"
+# Hosts that run Prometheus and Grafana for some cluster: monitoring.yml.
+MONITORING_SERVERS = "rayfleet_monitoring_servers"
+
+
+def play_groups(
+    layout: Mapping[str, Mapping[str, Any]],
+    monitoring: Mapping[str, Any],
+    managed: Iterable[str],
+) -> dict[str, list[str]]:
+    """Each play group and its hosts, sorted.
+
+    ``layout`` is the validated cluster layout (``rayfleet_nodes``), ``monitoring`` the
+    monitoring layout (``rayfleet_monitoring``), ``managed`` every host rayfleet manages.
+    """
+    spare = {name for name, node in layout.items() if node["spare"]}
+    return {
+        RAY_NODES: sorted(set(layout) - spare),
+        SPARE_HOSTS: sorted(spare),
+        FENCED_HOSTS: sorted(set(managed) - spare),
+        EXPORTER_HOSTS: sorted(set(monitoring["exporters"]) - spare),
+        MONITORING_SERVERS: sorted(monitoring["servers"]),
+    }
