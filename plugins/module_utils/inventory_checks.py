@@ -81,6 +81,13 @@ LEAST_VALUES: dict[str, float] = {
 }
 # Ray's floor for an object store it is given a size for (ray_constants).
 OBJECT_STORE_MINIMUM_BYTES = 75 * 1024 * 1024
+# Ray's ceiling for a resource quantity (ray_constants.MAX_RESOURCE_QUANTITY).
+MAX_RESOURCE_QUANTITY = 100e12
+# Ray's label syntax (ray/_private/label_utils.py, Kubernetes' own): a name or value of
+# alphanumerics with -, _ and . between, at most 63 characters; a key may have a prefix of
+# such names joined by dots, at most 253 characters, before a slash.
+LABEL_NAME = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?")
+LABEL_PREFIX = re.compile(rf"({LABEL_NAME.pattern})?(\.({LABEL_NAME.pattern})?)*")
 
 
 @dataclass(frozen=True)
@@ -386,8 +393,30 @@ def _check_resources_and_labels(host: HostInput, settings: Mapping[str, Any]) ->
                     f"set {var} instead",
                 )
             )
-    for key in sorted(settings["ray_labels"]):
-        if str(key).startswith(RESERVED_LABEL_PREFIX):
+    for resource, quantity in sorted(settings["ray_resources"].items()):
+        if not _whole_quantity(quantity):
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_resources",
+                    f"{resource}: {quantity!r} is not a whole number from 0 to "
+                    f"{MAX_RESOURCE_QUANTITY:.0e}",
+                    "give each resource a whole, non-negative quantity",
+                )
+            )
+    for key, value in sorted(settings["ray_labels"].items()):
+        syntax = _label_syntax_problem(str(key), value)
+        if syntax:
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_labels",
+                    syntax,
+                    "write keys as [prefix/]name and values as names: letters, digits, "
+                    "-, _ and . between, 63 characters at most",
+                )
+            )
+        elif str(key).startswith(RESERVED_LABEL_PREFIX):
             problems.append(
                 Problem(
                     host.name,
@@ -447,6 +476,25 @@ def _check_pairs(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _whole_quantity(quantity: Any) -> bool:
+    if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
+        return False
+    return float(quantity).is_integer() and 0 <= quantity <= MAX_RESOURCE_QUANTITY
+
+
+def _label_syntax_problem(key: str, value: Any) -> str:
+    """What Ray would refuse in a label, or ''."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (len(prefix) > 253 or not LABEL_PREFIX.fullmatch(prefix)):
+        return f"label {key}: the prefix {prefix!r} is not dot-joined DNS labels"
+    if len(name) > 63 or not LABEL_NAME.fullmatch(name):
+        return f"label {key}: the name {name!r} is not a label name"
+    text = str(value)
+    if not isinstance(value, str) or (text and (len(text) > 63 or not LABEL_NAME.fullmatch(text))):
+        return f"label {key}: the value {value!r} is not a label value"
+    return ""
+
+
 def _check_group_bounds(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
     low, high = settings["ray_min_workers"], settings["ray_max_workers"]
     if _at_least_least(settings, "ray_min_workers", "ray_max_workers") and low > high:
@@ -474,6 +522,16 @@ def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
             )
         ]
     problems: list[Problem] = []
+    # Ray labels each node with it (rayfleet.io/cluster); it also names the cluster's files.
+    if len(name) > 63 or not LABEL_NAME.fullmatch(name):
+        problems.append(
+            Problem(
+                cluster.heads[0].name,
+                "ray_cluster_name",
+                f"{name!r} is not a label value Ray takes",
+                "use letters, digits, and -, _ or . between them, 63 characters at most",
+            )
+        )
     if len(cluster.heads) > 1:
         heads = ", ".join(sorted(host.name for host in cluster.heads))
         problems += [

@@ -846,3 +846,57 @@ def test_a_listener_in_the_worker_port_range_is_refused() -> None:
 def test_listeners_on_ports_of_their_own_pass() -> None:
     others = {"node_exporter_port": 9100, "prometheus_port": 9090, "grafana_port": 3000}
     assert listener_problems("head", RAY_PORTS, others, (10002, 19999)) == []
+
+
+# --- what Ray would refuse in resources and labels ------------------------------------------
+
+LABEL_KEYS = ["size", "example.com/size", "a.b-c/x_y", "-bad", "bad-", "x" * 64, "a..b/c", "a/b/c"]
+LABEL_VALUES = ["large", "", "a.b_c-d", "-x", "x" * 64, "with space", "ü"]
+
+
+def rays_verdict(key: str, value: str) -> bool:
+    """Whether Ray's own label validation takes the label (ray is in the test venv)."""
+    from ray._private.label_utils import validate_node_label_syntax  # noqa: PLC0415
+
+    try:
+        validate_node_label_syntax({key: value})
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("key", LABEL_KEYS)
+@pytest.mark.parametrize("value", LABEL_VALUES)
+def test_labels_are_judged_as_ray_judges_them(defaults: Defaults, key: str, value: str) -> None:
+    problems = problems_of([head(), worker("cpu-1", ray_labels={key: value})], defaults)
+    assert (problems == []) == rays_verdict(key, value), [str(p) for p in problems]
+    assert all((p.host, p.variable) == ("cpu-1", "ray_labels") for p in problems)
+
+
+@pytest.mark.parametrize("value", [8, True, None])
+def test_a_label_value_that_is_not_text_is_refused(defaults: Defaults, value: Any) -> None:
+    problem = only(problems_of([head(), worker("cpu-1", ray_labels={"tier": value})], defaults))
+    assert "is not a label value" in problem.message
+
+
+@pytest.mark.parametrize("quantity", [-1, 0.5, 2e14, "4", True])
+def test_resources_ray_refuses_are_refused(defaults: Defaults, quantity: Any) -> None:
+    problem = only(
+        problems_of([head(), worker("cpu-1", ray_resources={"small": quantity})], defaults)
+    )
+    assert (problem.host, problem.variable) == ("cpu-1", "ray_resources")
+    assert "small" in problem.message
+
+
+@pytest.mark.parametrize("quantity", [0, 4, 4.0, 100e12])
+def test_whole_resource_quantities_are_taken(defaults: Defaults, quantity: float) -> None:
+    assert problems_of([head(), worker("cpu-1", ray_resources={"small": quantity})], defaults) == []
+
+
+@pytest.mark.parametrize("name", ["my cluster", "-prod", "x" * 64, "prod/eu"])
+def test_a_cluster_name_ray_cannot_label_nodes_with_is_refused(
+    defaults: Defaults, name: str
+) -> None:
+    hosts = [head(ray_cluster_name=name), worker("cpu-1", ray_cluster_name=name)]
+    problem = only(problems_of(hosts, defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_cluster_name")
