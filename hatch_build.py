@@ -1,7 +1,8 @@
 """Package metadata from the collection, where each fact is stated once.
 
 The wheel's version is galaxy.yml's; its ansible-core range is the collection's
-``requires_ansible``; and its Ray is the cluster's default ``ray_version``: the controller
+``requires_ansible``; the collection's own Python requirements are its requirements.txt (what
+ansible-builder reads); and its Ray is the cluster's default ``ray_version``: the controller
 submits jobs to and talks with the cluster, so it runs the same Ray as the nodes.
 """
 
@@ -16,8 +17,8 @@ from hatchling.metadata.plugin.interface import MetadataHookInterface
 ROOT = Path(__file__).resolve().parent
 
 
-def collection_pins(root: Path) -> dict[str, str]:
-    """The version, ansible-core requirement and Ray pin the collection states."""
+def collection_pins(root: Path) -> dict[str, Any]:
+    """The version, ansible-core requirement, Python requirements and Ray pin of the collection."""
 
     def read(path: str) -> dict[str, Any]:
         loaded: dict[str, Any] = yaml.safe_load((root / path).read_text())
@@ -26,6 +27,11 @@ def collection_pins(root: Path) -> dict[str, str]:
     return {
         "version": str(read("galaxy.yml")["version"]),
         "ansible-core": f"ansible-core{read('meta/runtime.yml')['requires_ansible']}",
+        "requirements": [
+            line.strip()
+            for line in (root / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ],
         "ray": f"ray[default]=={read('roles/ray/defaults/main.yml')['ray_version']}",
     }
 
@@ -34,4 +40,9 @@ class CollectionPinsHook(MetadataHookInterface):  # type: ignore[misc]
     def update(self, metadata: dict[str, Any]) -> None:
         pins = collection_pins(ROOT)
         metadata["version"] = pins["version"]
-        metadata["dependencies"] = [pins["ansible-core"], *self.config["dependencies"], pins["ray"]]
+        metadata["dependencies"] = [
+            pins["ansible-core"],
+            *pins["requirements"],
+            *self.config["dependencies"],
+            pins["ray"],
+        ]
