@@ -91,6 +91,27 @@ MUTATIONS = (
     ),
     # Validation.
     Mutation(
+        "numbers below their least pass",
+        "plugins/module_utils/inventory_checks.py",
+        "        if (value := settings[name]) is not None and value < least\n",
+        "        if (value := settings[name]) is not None and value < least - 1e9\n",
+        VALIDATION_TESTS,
+    ),
+    Mutation(
+        "a label Ray refuses passes",
+        "plugins/module_utils/inventory_checks.py",
+        '    if len(name) > 63 or not LABEL_NAME.fullmatch(name):\n        return f"label',
+        '    if len(name) > 63:\n        return f"label',
+        VALIDATION_TESTS,
+    ),
+    Mutation(
+        "listeners may share a port with Ray's",
+        "plugins/module_utils/inventory_checks.py",
+        "    taken = {port: name for name, port in ray_ports.items()}\n",
+        "    taken: dict[int, str] = {}\n",
+        VALIDATION_TESTS,
+    ),
+    Mutation(
         "two clusters may share a namespace",
         "plugins/module_utils/inventory_checks.py",
         "        if other != name:\n",
