@@ -128,6 +128,8 @@ def test_validation_puts_each_host_in_the_groups_of_its_plays(
     playbook.write_text(PLAY_GROUPS_PLAYBOOK)
     run = run_playbook(repo_root, tmp_path, inventory, playbook, "-v")
     assert run.returncode == 0, run.output
+    # Validation changes nothing, so a second deploy can report changed=0.
+    assert set(re.findall(r"changed=(\d+)", run.output)) == {"0"}, run.output
     workers = ["cpu-1", "gpu-1", "head-1", "member-1"]
     groups = task_result(run.output, "localhost")["msg"]
     assert {name: sorted(hosts) for name, hosts in groups.items()} == {
