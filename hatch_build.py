@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 
 ROOT = Path(__file__).resolve().parent
+# Where the wheel puts the collection: Ansible finds it on sys.path.
+COLLECTION_IN_WHEEL = "ansible_collections/rayfleet/cluster"
+# The collection's top-level files; its directories are the wheel target's sources.
+COLLECTION_FILES = ("galaxy.yml", "README.md", "ansible.cfg")
 
 
 def collection_pins(root: Path) -> dict[str, Any]:
@@ -46,3 +51,16 @@ class CollectionPinsHook(MetadataHookInterface):  # type: ignore[misc]
             *self.config["dependencies"],
             pins["ray"],
         ]
+
+
+class CollectionFilesHook(BuildHookInterface):  # type: ignore[misc]
+    """The collection's top-level files, named one by one, into a wheel.
+
+    Not into an editable one: there the checkout is the collection, and a copy holding only
+    these files would be a second, broken rayfleet.cluster on sys.path.
+    """
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if version == "standard":
+            for name in COLLECTION_FILES:
+                build_data["force_include"][str(ROOT / name)] = f"{COLLECTION_IN_WHEEL}/{name}"

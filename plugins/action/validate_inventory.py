@@ -58,6 +58,8 @@ except ImportError:  # earlier releases render every string
 
 
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
+# Set on the hosts of the inventory the head's provisioner runs its playbooks with.
+PROVISIONER_VAR = "_ray_in_provisioner"
 ROLES_WITH_RAY_VARS = ("ray",)
 
 
@@ -129,7 +131,10 @@ class ActionModule(ActionBase):
         )
         by_name = {host.name: host for host in hosts}
         redis_by_name = {redis.name: redis for redis in redis_hosts}
-        for name in managed:
+        # The provisioner's inventory holds only the Ray settings of its hosts: their other
+        # listeners were judged by the controller's run, which has them all.
+        judged = [name for name in managed if not task_vars["hostvars"][name].get(PROVISIONER_VAR)]
+        for name in judged:
             problems += self._listener_problems(
                 name,
                 task_vars["hostvars"][name],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import yaml
 
 from rayfleet.lab.hosts import LabHost, LabNetwork
 from rayfleet.lab.session import lab_down, lab_up, start_hosts, stop_hosts
@@ -20,10 +22,18 @@ def _host(spec: str) -> LabHost:
     return LabHost(name, address)
 
 
+def _version() -> str:
+    """The installed wheel's version, which is the collection's; from galaxy.yml without one."""
+    try:
+        return version("rayfleet")
+    except PackageNotFoundError:
+        galaxy = yaml.safe_load((collection_root() / "galaxy.yml").read_text())
+        return str(galaxy["version"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rayfleet", description=__doc__)
-    # The wheel's version is the collection's (galaxy.yml).
-    parser.add_argument("--version", action="version", version=version("rayfleet"))
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     deploy_cmd = commands.add_parser(

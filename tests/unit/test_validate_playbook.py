@@ -142,6 +142,37 @@ def test_validation_puts_each_host_in_the_groups_of_its_plays(
     }
 
 
+@pytest.mark.parametrize("playbook", ["ray.yml", "site.yml"])
+def test_a_playbook_run_on_its_own_or_by_tags_reaches_its_hosts(
+    repo_root: Path, tmp_path: Path, playbook: str
+) -> None:
+    # A tag no task has: only what is tagged always runs, validation and the roles' argument
+    # checks; the ray role's shows which hosts its play reached.
+    run = run_playbook(
+        repo_root, tmp_path, good_inventory(), playbook, "--check", "--tags", "rayfleet_no_task"
+    )
+    assert run.returncode == 0, run.output
+    ray_play = run.output.split("PLAY [Install and run Ray on the heads and the worker groups]")
+    assert len(ray_play) == 2, run.output
+    checked = re.search(
+        r"TASK \[rayfleet.cluster.ray : Validating arguments.*?\n\n", ray_play[1], re.DOTALL
+    )
+    assert checked, run.output
+    assert sorted(re.findall(r"ok: \[([^\]]+)\]", checked.group(0))) == ["cpu-1", "gpu-1", "head-1"]
+
+
+def test_the_provisioners_runs_leave_listener_ports_to_the_controllers(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    # The head's provisioner has the Ray settings only: a node_exporter_port the controller
+    # moved off ray_metrics_export_port looks, there, like the default on top of it.
+    inventory = good_inventory()
+    BAD_CASES["node_exporter on the dashboard's port"].change(inventory)
+    inventory["ray_head"]["hosts"]["head-1"]["_ray_in_provisioner"] = True
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml")
+    assert run.returncode == 0, run.output
+
+
 def test_ansible_playbook_is_in_the_venv() -> None:
     assert ANSIBLE_PLAYBOOK.is_file(), f"no {ANSIBLE_PLAYBOOK}: run `make venv`"
 
