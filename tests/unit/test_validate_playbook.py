@@ -139,6 +139,8 @@ def test_validation_puts_each_host_in_the_groups_of_its_plays(
         "rayfleet_fenced_hosts": [*workers, "redis-1"],
         "rayfleet_exporter_hosts": [*workers, "redis-1"],
         "rayfleet_monitoring_servers": ["head-1"],
+        # Every host validation saw: later imports of validate.yml in the run skip them.
+        "rayfleet_validated": [*workers, "redis-1", "spare-1"],
     }
 
 
