@@ -21,6 +21,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     DEFAULT_REDIS_PORT,
     join_address,
+    split_address,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_GROUP,
@@ -217,7 +218,7 @@ class ActionModule(ActionBase):
         if name in monitoring["exporters"]:
             others["node_exporter_port"] = ports["node_exporter"]
         if redis is not None:
-            others["redis_port"] = int(redis.address.rsplit(":", 1)[1])
+            others["redis_port"] = split_address(redis.address)[1]
             if self._setting(hostvars, "redis", "redis_exporter"):
                 others["redis_exporter_port"] = ports["redis_exporter"]
         if name in monitoring["servers"]:

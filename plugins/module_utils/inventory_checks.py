@@ -309,14 +309,7 @@ def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
             )
         seen.setdefault(port, name)
         if low <= port <= high:
-            problems.append(
-                Problem(
-                    host.name,
-                    name,
-                    f"port {port} lies in the worker port range {low}-{high}",
-                    "move it out of ray_min_worker_port..ray_max_worker_port",
-                )
-            )
+            problems.append(_in_worker_ports(host.name, name, port, (low, high)))
     if low > high:
         problems.append(
             Problem(
@@ -327,6 +320,17 @@ def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
             )
         )
     return problems + _check_dashboard_bind(host, settings)
+
+
+def _in_worker_ports(host: str, variable: str, port: int, worker_ports: tuple[int, int]) -> Problem:
+    """A listener on one of the ports Ray hands its workers."""
+    low, high = worker_ports
+    return Problem(
+        host,
+        variable,
+        f"port {port} lies in Ray's worker port range {low}-{high}",
+        "move it out of ray_min_worker_port..ray_max_worker_port",
+    )
 
 
 def _check_dashboard_bind(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
@@ -804,14 +808,6 @@ def listener_problems(
                 )
             )
         elif worker_ports is not None and worker_ports[0] <= port <= worker_ports[1]:
-            low, high = worker_ports
-            problems.append(
-                Problem(
-                    host,
-                    name,
-                    f"port {port} lies in Ray's worker port range {low}-{high}",
-                    "move it out of ray_min_worker_port..ray_max_worker_port",
-                )
-            )
+            problems.append(_in_worker_ports(host, name, port, worker_ports))
         taken.setdefault(port, name)
     return problems
