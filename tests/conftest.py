@@ -1,4 +1,4 @@
-"""Shared fixtures; puts the linked collection on sys.path for ``ansible_collections`` imports."""
+"""Shared fixtures; puts this tree's collection first on sys.path (mutate.py tests a copy)."""
 
 from __future__ import annotations
 

@@ -24,29 +24,31 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage impor
     split_address,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
-    HEAD_GROUP,
     HEAD_PORTS,
     NODE_PORTS,
-    POOL_GROUP,
-    POOL_MEMBERS_GROUP,
-    REDIS_GROUP,
     VAR_PREFIX,
-    WORKERS_GROUP,
     HostInput,
     Problem,
     RedisHost,
     check_inventory,
-    cluster_layout,
     effective_vars,
     listener_problems,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
-    MONITORING_GROUP,
     Exporter,
     MonitoringServer,
     monitoring_layout,
     monitoring_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    HEAD_GROUP,
+    MONITORING_GROUP,
+    POOL_GROUP,
+    POOL_MEMBERS_GROUP,
+    REDIS_GROUP,
+    WORKERS_GROUP,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan, build_plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import play_groups
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
@@ -104,9 +106,9 @@ class ActionModule(ActionBase):
             self._display.warning(warning)
         if problems:
             return self._failed(result, problems)
-        layout = cluster_layout(hosts, defaults, redis_hosts)
+        plan = build_plan(hosts, defaults, redis_hosts)
         monitoring_group = sorted(groups.get(MONITORING_GROUP, []))
-        problems = [Problem(*problem) for problem in monitoring_problems(layout, monitoring_group)]
+        problems = [Problem(*problem) for problem in monitoring_problems(plan, monitoring_group)]
         managed = sorted(
             {*(host.name for host in hosts), *groups.get(REDIS_GROUP, []), *monitoring_group}
         )
@@ -115,13 +117,17 @@ class ActionModule(ActionBase):
             problems += admin_network_problems(name, [] if networks is None else networks)
         if problems:
             return self._failed(result, problems)
-        monitoring = self._monitoring(task_vars, hosts, monitoring_group, layout)
+        monitoring = self._monitoring(task_vars, hosts, monitoring_group, plan)
         ports = {
-            name: self._listener_ports(task_vars["hostvars"][name], defaults, layout.get(name))
+            name: self._listener_ports(
+                task_vars["hostvars"][name],
+                defaults,
+                is_head=any(node.type == HEAD for node in plan.nodes_on(name)),
+            )
             for name in managed
         }
         proxy = proxy_plan(
-            layout,
+            plan,
             monitoring,
             ports,
             [
@@ -146,18 +152,19 @@ class ActionModule(ActionBase):
             )
         if problems:
             return self._failed(result, problems)
-        plan = firewall_plan(layout, monitoring, redis_hosts, ports, managed, proxy=proxy)
-        for name, entry in plan.items():
+        firewall = firewall_plan(plan, monitoring, redis_hosts, ports, managed, proxy=proxy)
+        for name, entry in firewall.items():
             entry["enabled"] = bool(
                 self._setting(task_vars["hostvars"][name], "firewall", "firewall_enabled")
             )
         result["changed"] = False
         result["ansible_facts"] = {
-            "rayfleet_nodes": layout,
+            "rayfleet_plan": plan.to_dict(),
+            "rayfleet_nodes": plan.node_view(),
             "rayfleet_monitoring": monitoring,
-            "rayfleet_firewall": plan,
+            "rayfleet_firewall": firewall,
             "rayfleet_proxy": proxy,
-            "rayfleet_play_groups": play_groups(layout, monitoring, managed),
+            "rayfleet_play_groups": play_groups(plan, monitoring, managed),
         }
         return result
 
@@ -178,7 +185,7 @@ class ActionModule(ActionBase):
         return str(templar.template(trust_as_template(default)))
 
     def _listener_ports(
-        self, hostvars: Any, defaults: dict[str, Any], node: dict[str, Any] | None
+        self, hostvars: Any, defaults: dict[str, Any], *, is_head: bool
     ) -> dict[str, int]:
         """The ports of the listeners rayfleet may run on a host, beside Ray's own."""
         ports = {
@@ -189,7 +196,7 @@ class ActionModule(ActionBase):
             "proxy_dashboard": self._setting(hostvars, "proxy", "proxy_dashboard_port"),
             "proxy_prometheus": self._setting(hostvars, "proxy", "proxy_prometheus_port"),
         }
-        if node is not None and node["type"] == "head":
+        if is_head:
             client = self._templated(hostvars, "ray_client_server_port")
             ports["client"] = defaults["ray_client_server_port"] if client is None else client
         return {name: int(port) for name, port in ports.items()}
@@ -245,7 +252,7 @@ class ActionModule(ActionBase):
         task_vars: dict[str, Any],
         hosts: list[HostInput],
         monitoring_group: list[str],
-        layout: dict[str, dict[str, Any]],
+        plan: Plan,
     ) -> dict[str, Any]:
         """Where each exporter, Prometheus and Grafana listens, and what each Prometheus scrapes."""
         hostvars = task_vars["hostvars"]
@@ -282,9 +289,12 @@ class ActionModule(ActionBase):
                 setting(name, "prometheus", "prometheus_port"),
                 setting(name, "grafana", "grafana_port"),
             )
-            for name in {*monitoring_group, *(node["head"] for node in layout.values())}
+            for name in {
+                *monitoring_group,
+                *(plan.nodes[cluster.head].host for cluster in plan.clusters.values()),
+            }
         }
-        return monitoring_layout(layout, exporters, redis_exporters, servers, monitoring_group)
+        return monitoring_layout(plan, exporters, redis_exporters, servers, monitoring_group)
 
     def _child_group_names(self, task_vars: dict[str, Any]) -> tuple[set[str], set[str]]:
         """Names of the child groups of ray_workers (worker groups) and of ray_pool.

@@ -1,6 +1,6 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters that render the autoscaler's files on the head from the cluster layout."""
+"""Filters that render the autoscaler's files on the head from the cluster plan."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling impor
     autoscaler_inventory,
     autoscaling_config,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 
 DOCUMENTATION = r"""
 name: autoscaling_config
-short_description: Ray's autoscaling config for a cluster of the rayfleet layout
+short_description: Ray's autoscaling config for a cluster of the rayfleet plan
 description:
   - Node types from the worker groups (pool types with their resources and bounds, static
     groups pinned to their hosts) and rayfleet's node provider with its settings.
 options:
   _input:
-    description: The C(rayfleet_nodes) layout.
+    description: The C(rayfleet_plan) fact.
     type: dict
     required: true
   cluster:
@@ -51,21 +52,28 @@ def connection_vars(
     }
 
 
+def autoscaling_config_filter(
+    plan: Mapping[str, Any], cluster: str, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    return autoscaling_config(Plan.from_dict(plan), cluster, options)
+
+
 def autoscaler_inventory_filter(
-    layout: Mapping[str, Mapping[str, Any]],
+    plan_facts: Mapping[str, Any],
     cluster: str,
     hostvars: Mapping[str, Any],
     overrides: Mapping[str, Any],
 ) -> dict[str, Any]:
     """``overrides``: ``head`` and ``pool`` variables, and the ``user`` SSH defaults to."""
-    pool = [name for name, node in layout.items() if node["cluster"] == cluster and node["pool"]]
+    plan = Plan.from_dict(plan_facts)
+    pool = [name for name, node in plan.nodes.items() if node.cluster == cluster and node.pool]
     connections = connection_vars(hostvars, pool, overrides["user"])
-    return autoscaler_inventory(layout, cluster, connections, overrides["head"], overrides["pool"])
+    return autoscaler_inventory(plan, cluster, connections, overrides["head"], overrides["pool"])
 
 
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., dict[str, Any]]]:
         return {
-            "autoscaling_config": autoscaling_config,
+            "autoscaling_config": autoscaling_config_filter,
             "autoscaler_inventory": autoscaler_inventory_filter,
         }

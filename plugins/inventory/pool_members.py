@@ -13,9 +13,11 @@ import yaml
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    NODE_ID_VAR,
     POOL_GROUP,
     POOL_MEMBERS_GROUP,
+    POOL_STATUS_VAR,
 )
 
 # The statuses of a pool host that is in the cluster (rayfleet.autoscaler.state).
@@ -106,15 +108,15 @@ def trusted_members(
         if host not in pool_types:
             warnings.append(f"{host} is not a pool host of this inventory")
             continue
-        node_id = str(variables.get("rayfleet_node_id", ""))
-        status = variables.get("rayfleet_pool_status")
+        node_id = str(variables.get(NODE_ID_VAR, ""))
+        status = variables.get(POOL_STATUS_VAR)
         if not re.fullmatch(re.escape(host) + r"-\d{1,9}", node_id):
-            warnings.append(f"{host}: rayfleet_node_id {node_id!r} is not {host}-<number>")
+            warnings.append(f"{host}: {NODE_ID_VAR} {node_id!r} is not {host}-<number>")
             continue
         if status not in MEMBER_STATUSES:
-            warnings.append(f"{host}: rayfleet_pool_status {status!r} is not a member's")
+            warnings.append(f"{host}: {POOL_STATUS_VAR} {status!r} is not a member's")
             continue
-        members[host] = {"rayfleet_node_id": node_id, "rayfleet_pool_status": status}
+        members[host] = {NODE_ID_VAR: node_id, POOL_STATUS_VAR: status}
         extra = sorted(set(variables) - set(members[host]))
         if extra:
             warnings.append(f"{host}: variables {', '.join(extra)} ignored")

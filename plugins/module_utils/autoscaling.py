@@ -1,10 +1,9 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""The autoscaler's files on the head, computed from the validated cluster layout.
+"""The autoscaler's files on the head, computed from the cluster plan.
 
-Pure functions of plain data (the ``rayfleet_nodes`` layout and role settings), so pytest
-imports them directly: Ray's autoscaling config, and the inventory the node provider's
-playbook runs use on the head.
+Pure functions of the plan and role settings, so pytest imports them directly: Ray's
+autoscaling config, and the inventory the node provider's playbook runs use on the head.
 """
 
 from __future__ import annotations
@@ -12,10 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-HEAD_NODE_TYPE = "head"
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    HEAD_GROUP,
+    POOL_GROUP,
+    REDIS_GROUP,
+    WORKERS_GROUP,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import (
+    HEAD,
+    WORKER,
+    NodePlan,
+    Plan,
+)
+
+# Ray's node type of the head: its group in the plan.
+HEAD_NODE_TYPE = HEAD
 PROVIDER_MODULE = "rayfleet.autoscaler.provider.AnsibleNodeProvider"
-POOL_GROUP = "ray_pool"
-REDIS_GROUP = "redis"
 # A pool host's settings that hold on the head too: its connection (not key files), and
 # whether rayfleet's firewall guards it, which a join checks.
 CONNECTION_VARS = (
@@ -43,9 +54,11 @@ LEGACY_FIELDS: dict[str, Any] = {
 }
 
 
-def cluster_nodes(layout: Mapping[str, Mapping[str, Any]], cluster: str) -> dict[str, Any]:
-    """The layout's entries of one cluster, in name order."""
-    return {name: layout[name] for name in sorted(layout) if layout[name]["cluster"] == cluster}
+def cluster_nodes(plan: Plan, cluster: str) -> dict[str, NodePlan]:
+    """The nodes of one cluster, in name order."""
+    return {
+        name: plan.nodes[name] for name in sorted(plan.nodes) if plan.nodes[name].cluster == cluster
+    }
 
 
 def node_type_resources(settings: Mapping[str, Any]) -> dict[str, int]:
@@ -60,18 +73,18 @@ def node_type_resources(settings: Mapping[str, Any]) -> dict[str, int]:
     return resources
 
 
-def available_node_types(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def available_node_types(nodes: Mapping[str, NodePlan]) -> dict[str, Any]:
     """The head type, each static worker group pinned to its hosts, each pool type's bounds."""
     groups: dict[str, list[str]] = {}
     for name, node in nodes.items():
-        if node["type"] == "worker":
-            groups.setdefault(node["group"], []).append(name)
+        if node.type == WORKER:
+            groups.setdefault(node.group, []).append(name)
     types: dict[str, Any] = {
         HEAD_NODE_TYPE: {"node_config": {}, "resources": {}, "min_workers": 0, "max_workers": 0}
     }
     for group, hosts in sorted(groups.items()):
         first = nodes[hosts[0]]
-        if not first["pool"]:
+        if not first.pool:
             # Static hosts are always in; the autoscaler neither adds nor removes any.
             types[group] = {
                 "node_config": {},
@@ -80,7 +93,7 @@ def available_node_types(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, An
                 "max_workers": len(hosts),
             }
             continue
-        settings = first["vars"]
+        settings = first.vars or {}
         maximum = settings.get("ray_max_workers")
         maximum = len(hosts) if maximum is None else min(int(maximum), len(hosts))
         node_type: dict[str, Any] = {
@@ -96,14 +109,12 @@ def available_node_types(nodes: Mapping[str, Mapping[str, Any]]) -> dict[str, An
     return types
 
 
-def autoscaling_config(
-    layout: Mapping[str, Mapping[str, Any]], cluster: str, options: Mapping[str, Any]
-) -> dict[str, Any]:
+def autoscaling_config(plan: Plan, cluster: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Ray's autoscaling config for ``cluster``; ``options`` are the head's autoscaler settings."""
-    nodes = cluster_nodes(layout, cluster)
+    nodes = cluster_nodes(plan, cluster)
     types = available_node_types(nodes)
-    head = next(name for name, node in nodes.items() if node["type"] == "head")
-    workers = [(name, node) for name, node in nodes.items() if node["type"] == "worker"]
+    head = plan.clusters[cluster].head
+    workers = [(name, node) for name, node in nodes.items() if node.type == WORKER]
     return {
         "cluster_name": cluster,
         "max_workers": sum(spec["max_workers"] for spec in types.values()),
@@ -131,16 +142,16 @@ def autoscaling_config(
                 **({"prometheus": options["prometheus"]} if options.get("prometheus") else {}),
                 # The key that runs rayfleet-fence on the cluster's hosts, and their SSH ports.
                 **({"fence": options["fence"]} if options.get("fence") else {}),
-                "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head]["address"]},
+                "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head].address},
                 "static": [
-                    {"name": name, "node_type": node["group"], "ip": node["address"]}
+                    {"name": name, "node_type": node.group, "ip": node.address}
                     for name, node in workers
-                    if not node["pool"]
+                    if not node.pool
                 ],
                 "pool": [
-                    {"name": name, "node_type": node["group"], "ip": node["address"]}
+                    {"name": name, "node_type": node.group, "ip": node.address}
                     for name, node in workers
-                    if node["pool"]
+                    if node.pool
                 ],
             },
         },
@@ -149,7 +160,7 @@ def autoscaling_config(
 
 
 def autoscaler_inventory(
-    layout: Mapping[str, Mapping[str, Any]],
+    plan: Plan,
     cluster: str,
     connections: Mapping[str, Mapping[str, Any]],
     head_vars: Mapping[str, Any],
@@ -160,26 +171,26 @@ def autoscaler_inventory(
     ``connections`` holds each pool host's CONNECTION_VARS; ``head_vars`` and ``pool_vars``
     are added to the head's and every pool host's own ray_* settings.
     """
-    nodes = cluster_nodes(layout, cluster)
-    head = next(name for name, node in nodes.items() if node["type"] == "head")
+    nodes = cluster_nodes(plan, cluster)
+    head = plan.clusters[cluster].head
     node_types: dict[str, dict[str, Any]] = {}
     for name, node in nodes.items():
-        if node["type"] == "worker" and node["pool"]:
+        if node.type == WORKER and node.pool:
             host_vars = {
                 **{
                     key: value
                     for key, value in connections.get(name, {}).items()
                     if value is not None
                 },
-                **node["vars"],
+                **(node.vars or {}),
                 **pool_vars,
             }
-            node_types.setdefault(node["group"], {"hosts": {}})["hosts"][name] = host_vars
+            node_types.setdefault(node.group, {"hosts": {}})["hosts"][name] = host_vars
     return {
         "all": {
             "children": {
-                "ray_head": {"hosts": {head: {**nodes[head].get("vars", {}), **head_vars}}},
-                "ray_workers": {"children": node_types},
+                HEAD_GROUP: {"hosts": {head: {**(nodes[head].vars or {}), **head_vars}}},
+                WORKERS_GROUP: {"children": node_types},
                 POOL_GROUP: {"children": {group: {} for group in node_types}},
                 # validate.yml's plays name it; the head's Redis is in ray_redis_address.
                 REDIS_GROUP: {"hosts": {}},

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """Who may reach which of rayfleet's listeners: the firewall plan, a pure function of plain data.
 
-The validate_inventory action plugin feeds it the cluster layout, the monitoring layout, the
+The validate_inventory action plugin feeds it the cluster plan, the monitoring layout, the
 Redis hosts and every listener's port; the firewall role renders each host's part into one
 nftables table of rayfleet's own. Ray 2.60 binds its GCS, raylet, object manager, workers
 and agents to every interface (only the dashboard and the client server take an address),
@@ -15,10 +15,12 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import split_address
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     Problem,
     RedisHost,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan
 
 # Stands for the admin networks in an opening's sources: the firewall_admin_networks of the
 # host, else the controller that runs the play.
@@ -42,7 +44,7 @@ def _opening(comment: str, ports: Iterable[int], sources: Iterable[str]) -> dict
 
 
 def firewall_plan(
-    layout: Mapping[str, Mapping[str, Any]],
+    cluster_plan: Plan,
     monitoring: Mapping[str, Any],
     redis_hosts: Sequence[RedisHost],
     ports: Mapping[str, Mapping[str, int]],
@@ -83,40 +85,39 @@ def firewall_plan(
 
     servers: Mapping[str, Mapping[str, Any]] = monitoring["servers"]
     server_addresses = [server["address"] for server in servers.values()]
-    for name, node in sorted(layout.items()):
-        entry = host(name)
-        peers = [other for other in layout.values() if other["cluster"] == node["cluster"]]
-        entry["members"] = by_family(other["address"] for other in peers if not other["pool"])
-        entry["pool"] = sorted({other["address"] for other in peers if other["pool"]})
+    nodes = cluster_plan.nodes
+    for node in (nodes[name] for name in sorted(nodes)):
+        entry = host(node.host)
+        peers = [other for other in nodes.values() if other.cluster == node.cluster]
+        entry["members"] = by_family(other.address for other in peers if not other.pool)
+        entry["pool"] = sorted({other.address for other in peers if other.pool})
         # The members inventory's view, for a host that has no list of its own yet (a new
         # host, or one upgraded from a release that let the whole pool in).
         entry["joined"] = sorted(
-            {other["address"] for other in peers if other["pool"] and not other["spare"]}
+            {other.address for other in peers if other.pool and not other.spare}
         )
-        if node["type"] == "head":
-            dashboard_port = int(str(node["dashboard_address"]).rsplit(":", 1)[1])
-            if proxied.get(name, {}).get("dashboard"):
-                dashboard_port = proxied[name]["dashboard_port"]
+        if node.type == HEAD:
+            dashboard_port = split_address(cluster_plan.clusters[node.cluster].dashboard_address)[1]
+            if proxied.get(node.host, {}).get("dashboard"):
+                dashboard_port = proxied[node.host]["dashboard_port"]
             entry["openings"].append(
                 _opening(
                     "Ray dashboard and client server",
-                    [dashboard_port, ports[name]["client"]],
+                    [dashboard_port, ports[node.host]["client"]],
                     [ADMIN],
                 )
             )
-        cluster = monitoring["clusters"].get(node["cluster"])
+        cluster = monitoring["clusters"].get(node.cluster)
         if cluster is not None:
             server_address = servers[cluster["server"]]["address"]
-            entry["openings"].append(
-                _opening("Ray metrics", [node["metrics_port"]], [server_address])
-            )
+            entry["openings"].append(_opening("Ray metrics", [node.metrics_port], [server_address]))
     for name in sorted(monitoring["exporters"]):
         host(name)["openings"].append(
             _opening("node_exporter", [ports[name]["node_exporter"]], server_addresses)
         )
     for name in sorted(servers):
         heads = [
-            layout[cluster["head"]]["address"]
+            nodes[cluster["head"]].address
             for cluster in monitoring["clusters"].values()
             if cluster["server"] == name
         ]
@@ -135,12 +136,12 @@ def firewall_plan(
             host(name)["openings"].append(_opening("Prometheus and Grafana", both, [ADMIN, *heads]))
     for redis in redis_hosts:
         clients = [
-            node["address"]
-            for node in layout.values()
-            if node["type"] == "head" and node["redis_address"] == redis.address
+            nodes[cluster.head].address
+            for cluster in cluster_plan.clusters.values()
+            if cluster.redis_address == redis.address
         ]
         entry = host(redis.name)
-        entry["openings"].append(_opening("Redis", [int(redis.address.rsplit(":", 1)[1])], clients))
+        entry["openings"].append(_opening("Redis", [split_address(redis.address)[1]], clients))
         if server_addresses:
             entry["openings"].append(
                 _opening("Redis exporter", [ports[redis.name]["redis_exporter"]], server_addresses)

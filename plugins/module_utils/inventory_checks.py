@@ -4,8 +4,8 @@
 
 The validate_inventory action plugin gathers each host's ``ray_*`` variables and
 facts into HostInput records; ``check_inventory`` returns every problem, each
-naming the host, the variable and the fix, and ``cluster_layout`` tells every
-node its role, worker group and head.
+naming the host, the variable and the fix; ``plan.build_plan`` then makes the cluster
+plan of an inventory that passed.
 """
 
 from __future__ import annotations
@@ -18,18 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
-    join_address,
     namespace_problem,
-    redis_user,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    HEAD_GROUP,
+    POOL_GROUP,
+    REDIS_GROUP,
+    WORKERS_GROUP,
 )
 
-HEAD_GROUP = "ray_head"
-WORKERS_GROUP = "ray_workers"
-REDIS_GROUP = "redis"
-# Child groups of ray_pool are node types whose hosts the autoscaler adds and removes.
-POOL_GROUP = "ray_pool"
-# Written by the autoscaler on the head: the pool hosts that are in the cluster now.
-POOL_MEMBERS_GROUP = "ray_pool_members"
 VAR_PREFIX = "ray_"
 EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+((a|b|rc)\d+)?(\.post\d+)?$")
 RESERVED_LABEL_PREFIX = "ray.io/"
@@ -134,7 +131,9 @@ class Problem:
 
 
 @dataclass
-class _Cluster:
+class ClusterHosts:
+    """The hosts of one cluster: its heads (one, once checked) and workers."""
+
     heads: list[HostInput] = field(default_factory=list)
     workers: list[HostInput] = field(default_factory=list)
 
@@ -188,7 +187,7 @@ def check_inventory(
         problems += _check_group_bounds(host, settings)
         problems += _check_least_values(host, settings)
         problems += _check_pairs(host, settings)
-    clusters = _clusters(hosts, defaults)
+    clusters = clusters_of(hosts, defaults)
     for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
         warnings += _auth_warnings(name, cluster, defaults)
@@ -198,11 +197,11 @@ def check_inventory(
     return problems, warnings
 
 
-def _clusters(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, _Cluster]:
-    clusters: dict[str, _Cluster] = {}
+def clusters_of(hosts: list[HostInput], defaults: Mapping[str, Any]) -> dict[str, ClusterHosts]:
+    clusters: dict[str, ClusterHosts] = {}
     for host in hosts:
         cluster = clusters.setdefault(
-            str(effective_vars(host, defaults)["ray_cluster_name"]), _Cluster()
+            str(effective_vars(host, defaults)["ray_cluster_name"]), ClusterHosts()
         )
         if host.is_head:
             cluster.heads.append(host)
@@ -514,7 +513,7 @@ def _check_group_bounds(host: HostInput, settings: Mapping[str, Any]) -> list[Pr
     return []
 
 
-def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
+def _check_cluster(name: str, cluster: ClusterHosts, defaults: Mapping[str, Any]) -> list[Problem]:
     members = cluster.heads + cluster.workers
     if not cluster.heads:
         return [
@@ -562,7 +561,7 @@ def _check_cluster(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
     return problems
 
 
-def _auth_warnings(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) -> list[str]:
+def _auth_warnings(name: str, cluster: ClusterHosts, defaults: Mapping[str, Any]) -> list[str]:
     """A cluster without token authentication runs anyone's code; say so on every run."""
     if (
         not cluster.heads
@@ -577,7 +576,7 @@ def _auth_warnings(name: str, cluster: _Cluster, defaults: Mapping[str, Any]) ->
     ]
 
 
-def _check_pool(cluster: _Cluster, defaults: Mapping[str, Any]) -> list[Problem]:
+def _check_pool(cluster: ClusterHosts, defaults: Mapping[str, Any]) -> list[Problem]:
     problems: list[Problem] = [
         Problem(
             host.name,
@@ -637,28 +636,8 @@ def redis_address_of(settings: Mapping[str, Any], redis_hosts: Sequence[RedisHos
     return str(settings["ray_redis_address"]) or (redis_hosts[0].address if redis_hosts else "")
 
 
-def _redis_connection(
-    head: HostInput, settings: Mapping[str, Any], redis_hosts: Sequence[RedisHost]
-) -> dict[str, Any]:
-    """How a head that keeps its state in Redis reaches it: address, user and TLS.
-
-    A Redis of the inventory is reached as the cluster's own user (the redis role declares
-    it), over TLS when that Redis serves TLS; one outside the inventory (ray_redis_address)
-    as its default user (the validate play checks the head reaches it).
-    """
-    if settings["ray_redis_address"]:
-        return {"redis_address": str(settings["ray_redis_address"])}
-    own = redis_hosts[0]
-    return {
-        "redis_address": own.address,
-        "redis_user": redis_user(namespace_of(head, settings)),
-        "redis_tls": own.tls,
-        "redis_ca_file": own.ca_file if own.tls else "",
-    }
-
-
 def _check_gcs_storage(
-    clusters: Mapping[str, _Cluster],
+    clusters: Mapping[str, ClusterHosts],
     defaults: Mapping[str, Any],
     redis_hosts: Sequence[RedisHost],
 ) -> list[Problem]:
@@ -707,80 +686,6 @@ def _check_gcs_storage(
                 )
             )
     return problems
-
-
-def _public(user_vars: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in user_vars.items() if name not in SECRET_VARS}
-
-
-def cluster_layout(
-    hosts: list[HostInput],
-    defaults: Mapping[str, Any],
-    redis_hosts: Sequence[RedisHost] = (),
-) -> dict[str, dict[str, Any]]:
-    """Each node's cluster, type, worker group, head, the head's addresses and GCS storage.
-
-    Also whether the cluster is monitored, and where each node exports Ray's metrics.
-
-    Pool hosts are marked, and those not in the cluster now are ``spare``: plays leave
-    them alone. Pool hosts and autoscaling heads carry their ``ray_*`` settings, which the
-    head passes on to the autoscaler's own inventory.
-    Only meaningful for an inventory that ``check_inventory`` accepted.
-    """
-    layout: dict[str, dict[str, Any]] = {}
-    for name, cluster in _clusters(hosts, defaults).items():
-        head = cluster.heads[0]
-        settings = effective_vars(head, defaults)
-        storage = str(settings["ray_gcs_storage"])
-        dashboard_host = str(head.user_vars.get("ray_dashboard_host", head.address))
-        if dashboard_host in UNSPECIFIED_ADDRESSES:
-            dashboard_host = "127.0.0.1"
-        common = {
-            "cluster": name,
-            "head": head.name,
-            "gcs_address": join_address(head.address, settings["ray_gcs_port"]),
-            "dashboard_address": f"{dashboard_host}:{settings['ray_dashboard_port']}",
-            "gcs_storage": storage,
-            "namespace": namespace_of(head, settings),
-            "redis_address": "",
-            "external_redis": "",
-            "redis_tls": False,
-            "redis_ca_file": "",
-            "redis_user": "",
-            "autoscaling": bool(settings["ray_autoscaling"]),
-            "auth_mode": str(settings["ray_auth_mode"]),
-            "tls": bool(settings["ray_tls"]),
-            "monitoring": bool(settings["ray_monitoring"]),
-            "temp_dir": str(settings["ray_temp_dir"]),
-        }
-        if storage == "redis":
-            common.update(_redis_connection(head, settings, redis_hosts))
-        external_redis = common["redis_address"] if settings["ray_redis_address"] else ""
-        layout[head.name] = {
-            **common,
-            "type": "head",
-            "group": "head",
-            "address": head.address,
-            "metrics_port": settings["ray_metrics_export_port"],
-            "agent_port": settings["ray_dashboard_agent_listen_port"],
-            "external_redis": external_redis,
-            "pool": False,
-            "spare": False,
-            **({"vars": _public(head.user_vars)} if common["autoscaling"] else {}),
-        }
-        for worker in cluster.workers:
-            layout[worker.name] = {
-                **common,
-                "type": "worker",
-                "group": worker.worker_groups[0],
-                "address": worker.address,
-                "metrics_port": effective_vars(worker, defaults)["ray_metrics_export_port"],
-                "agent_port": effective_vars(worker, defaults)["ray_dashboard_agent_listen_port"],
-                "pool": worker.pool_group,
-                "spare": worker.pool_group and not worker.member,
-                **({"vars": _public(worker.user_vars)} if worker.pool_group else {}),
-            }
-    return layout
 
 
 def listener_problems(

@@ -2,7 +2,7 @@
 # Apache License 2.0 (see LICENSE)
 """Who monitors which cluster, and what each Prometheus scrapes: pure functions of plain data.
 
-The validate_inventory action plugin feeds them the validated cluster layout and each host's
+The validate_inventory action plugin feeds them the cluster plan and each host's
 exporter ports; the result is the ``rayfleet_monitoring`` fact the node_exporter, prometheus,
 grafana and ray roles read, and the scrape targets the autoscaler writes for its members.
 """
@@ -14,17 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import join_address
-
-MONITORING_GROUP = "monitoring"
-# Scrape jobs; rules and dashboards select on them.
-RAY_JOB = "ray"
-NODE_JOB = "node"
-REDIS_JOB = "redis"
-# The label Ray's own Grafana dashboards filter clusters by.
-CLUSTER_LABEL = "ray_io_cluster"
-# On an autoscaling head: the autoscaler (ray role) writes its members' targets here, and the
-# head's Prometheus (prometheus role) reads them.
-MEMBER_TARGETS_DIR = "/var/lib/rayfleet/prometheus"
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    CLUSTER_LABEL,
+    MEMBER_TARGETS_DIR,
+    MONITORING_GROUP,
+    NODE_JOB,
+    RAY_JOB,
+    REDIS_JOB,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, NodePlan, Plan
 
 
 @dataclass(frozen=True)
@@ -46,21 +44,19 @@ class MonitoringServer:
     grafana_port: int
 
 
-def monitoring_host_of(
-    cluster: str, layout: Mapping[str, Mapping[str, Any]], monitoring_group: Sequence[str]
-) -> str:
-    """The monitoring group's host, else the cluster's own head."""
+def monitoring_host_of(cluster: str, plan: Plan, monitoring_group: Sequence[str]) -> str:
+    """The monitoring group's host, else the host of the cluster's own head."""
     if monitoring_group:
         return monitoring_group[0]
-    return str(next(node["head"] for node in layout.values() if node["cluster"] == cluster))
+    return plan.nodes[plan.clusters[cluster].head].host
 
 
-def monitored_clusters(layout: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return sorted({node["cluster"] for node in layout.values() if node["monitoring"]})
+def monitored_clusters(plan: Plan) -> list[str]:
+    return sorted(name for name, cluster in plan.clusters.items() if cluster.monitoring)
 
 
 def monitoring_problems(
-    layout: Mapping[str, Mapping[str, Any]], monitoring_group: Sequence[str]
+    plan: Plan, monitoring_group: Sequence[str]
 ) -> list[tuple[str, str, str, str]]:
     """(host, variable, message, fix) of a monitoring setup rayfleet cannot run."""
     problems: list[tuple[str, str, str, str]] = []
@@ -74,14 +70,10 @@ def monitoring_problems(
                 f"keep one host in the {MONITORING_GROUP} group",
             )
         )
-    for cluster in monitored_clusters(layout):
-        head = next(
-            name
-            for name, node in layout.items()
-            if node["cluster"] == cluster and node["type"] == "head"
-        )
-        server = monitoring_host_of(cluster, layout, monitoring_group)
-        if layout[head]["autoscaling"] and server != head:
+    for cluster in monitored_clusters(plan):
+        head = plan.nodes[plan.clusters[cluster].head].host
+        server = monitoring_host_of(cluster, plan, monitoring_group)
+        if plan.clusters[cluster].autoscaling and server != head:
             problems.append(
                 (
                     head,
@@ -95,13 +87,13 @@ def monitoring_problems(
     return problems
 
 
-def _ray_group(name: str, node: Mapping[str, Any]) -> dict[str, Any]:
+def _ray_group(node: NodePlan) -> dict[str, Any]:
     return {
-        "targets": [join_address(node["address"], node["metrics_port"])],
+        "targets": [join_address(node.address, node.metrics_port)],
         "labels": {
-            "host": name,
-            CLUSTER_LABEL: node["cluster"],
-            "ray_node_type": node["group"],
+            "host": node.host,
+            CLUSTER_LABEL: node.cluster,
+            "ray_node_type": node.group,
         },
     }
 
@@ -114,7 +106,7 @@ def _node_group(host: Exporter, labels: Mapping[str, str]) -> dict[str, Any]:
 
 
 def monitoring_layout(
-    layout: Mapping[str, Mapping[str, Any]],
+    plan: Plan,
     exporters: Mapping[str, Exporter],
     redis_exporters: Sequence[Exporter],
     servers: Mapping[str, MonitoringServer],
@@ -128,8 +120,8 @@ def monitoring_layout(
     ``member_targets_dir``.
     """
     by_server: dict[str, list[str]] = {}
-    for cluster in monitored_clusters(layout):
-        by_server.setdefault(monitoring_host_of(cluster, layout, monitoring_group), []).append(
+    for cluster in monitored_clusters(plan):
+        by_server.setdefault(monitoring_host_of(cluster, plan, monitoring_group), []).append(
             cluster
         )
     result: dict[str, Any] = {
@@ -143,58 +135,60 @@ def monitoring_layout(
         {"targets": [join_address(redis.address, redis.port)], "labels": {"host": redis.name}}
         for redis in redis_exporters
     ]
+    ordered = [plan.nodes[name] for name in sorted(plan.nodes)]
     for server_name, clusters in sorted(by_server.items()):
         server = servers[server_name]
-        nodes = {
-            name: node
-            for name, node in sorted(layout.items())
-            if node["cluster"] in clusters and not node["pool"]
-        }
+        nodes = [node for node in ordered if node.cluster in clusters and not node.pool]
+        # node_exporter runs once per host, whatever the host's number of Ray nodes.
+        node_hosts = {node.host: node.cluster for node in nodes}
         node_groups = [
-            _node_group(exporters[name], {CLUSTER_LABEL: node["cluster"]})
-            for name, node in nodes.items()
+            _node_group(exporters[name], {CLUSTER_LABEL: cluster})
+            for name, cluster in node_hosts.items()
         ]
         others = sorted(
-            ({redis.name for redis in redis_exporters} | {server_name}) - set(nodes),
+            ({redis.name for redis in redis_exporters} | {server_name}) - set(node_hosts)
         )
         node_groups += [_node_group(exporters[name], {}) for name in others]
-        heads = {node["head"] for node in nodes.values()}
+        # Ray's own discovery file also lists the head's autoscaler and dashboard
+        # processes; only a Prometheus on the head can read it.
+        heads = [
+            node
+            for node in plan.nodes_on(server_name)
+            if node.type == HEAD and node.cluster in clusters
+        ]
         result["servers"][server_name] = {
             "address": server.address,
             "clusters": clusters,
             "targets": {
-                RAY_JOB: [_ray_group(name, node) for name, node in nodes.items()],
+                RAY_JOB: [_ray_group(node) for node in nodes],
                 NODE_JOB: node_groups,
                 REDIS_JOB: redis_groups,
             },
-            # Ray's own discovery file also lists the head's autoscaler and dashboard
-            # processes; only a Prometheus on the head can read it.
             "ray_components": [
                 {
-                    "cluster": layout[server_name]["cluster"],
-                    "address": layout[server_name]["address"],
-                    "metrics_port": layout[server_name]["metrics_port"],
-                    "discovery_file": layout[server_name]["temp_dir"]
+                    "cluster": head.cluster,
+                    "address": head.address,
+                    "metrics_port": head.metrics_port,
+                    "discovery_file": plan.clusters[head.cluster].temp_dir
                     + "/prom_metrics_service_discovery.json",
                 }
-            ]
-            if server_name in heads
-            else [],
+                for head in heads
+            ],
         }
-        for name in [*nodes, *others]:
+        for name in [*node_hosts, *others]:
             result["exporters"][name] = {"address": exporters[name].address}
         for cluster in clusters:
             result["clusters"][cluster] = {
                 "server": server_name,
-                "head": next(node["head"] for node in nodes.values() if node["cluster"] == cluster),
+                "head": plan.clusters[cluster].head,
                 "prometheus_url": f"http://{join_address(server.address, server.prometheus_port)}",
                 "grafana_url": f"http://{join_address(server.address, server.grafana_port)}",
             }
-    for name, node in sorted(layout.items()):
-        if node["pool"] and node["cluster"] in result["clusters"]:
-            result["exporters"][name] = {"address": exporters[name].address}
-            result["pool"].setdefault(node["cluster"], {})[name] = {
-                RAY_JOB: _ray_group(name, node),
-                NODE_JOB: _node_group(exporters[name], {CLUSTER_LABEL: node["cluster"]}),
+    for node in ordered:
+        if node.pool and node.cluster in result["clusters"]:
+            result["exporters"][node.host] = {"address": exporters[node.host].address}
+            result["pool"].setdefault(node.cluster, {})[node.host] = {
+                RAY_JOB: _ray_group(node),
+                NODE_JOB: _node_group(exporters[node.host], {CLUSTER_LABEL: node.cluster}),
             }
     return result

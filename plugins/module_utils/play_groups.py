@@ -1,6 +1,6 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""The groups rayfleet's plays run on, computed by validation from the cluster layout.
+"""The groups rayfleet's plays run on, computed by validation from the cluster plan.
 
 validate.yml puts each host in its groups (``group_by``); every later play names one of
 them as its hosts, so no play has to end hosts it should not touch one by one.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 
 # Heads and workers in their cluster now: ray.yml.
 RAY_NODES = "rayfleet_ray_nodes"
@@ -25,18 +27,18 @@ MONITORING_SERVERS = "rayfleet_monitoring_servers"
 
 
 def play_groups(
-    layout: Mapping[str, Mapping[str, Any]],
+    plan: Plan,
     monitoring: Mapping[str, Any],
     managed: Iterable[str],
 ) -> dict[str, list[str]]:
     """Each play group and its hosts, sorted.
 
-    ``layout`` is the validated cluster layout (``rayfleet_nodes``), ``monitoring`` the
-    monitoring layout (``rayfleet_monitoring``), ``managed`` every host rayfleet manages.
+    ``monitoring`` is the monitoring layout (``rayfleet_monitoring``), ``managed`` every
+    host rayfleet manages. A spare host runs only spare nodes (pool hosts are whole hosts).
     """
-    spare = {name for name, node in layout.items() if node["spare"]}
+    spare = {node.host for node in plan.nodes.values() if node.spare}
     return {
-        RAY_NODES: sorted(set(layout) - spare),
+        RAY_NODES: sorted(set(plan.hosts()) - spare),
         SPARE_HOSTS: sorted(spare),
         FENCED_HOSTS: sorted(set(managed) - spare),
         EXPORTER_HOSTS: sorted(set(monitoring["exporters"]) - spare),

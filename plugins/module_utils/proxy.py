@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import join_address
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan
 
 
 def proxy_plan(
-    layout: Mapping[str, Mapping[str, Any]],
+    plan: Plan,
     monitoring: Mapping[str, Any],
     ports: Mapping[str, Mapping[str, int]],
     enabled: Iterable[str],
@@ -27,23 +28,22 @@ def proxy_plan(
     host runs no such thing; ``ports`` by host holds ``proxy_dashboard``,
     ``proxy_prometheus`` and ``prometheus``.
     """
-    plan: dict[str, dict[str, Any]] = {}
+    served: dict[str, dict[str, Any]] = {}
     for name in sorted(enabled):
-        node = layout.get(name)
+        nodes = plan.nodes_on(name)
         server = monitoring["servers"].get(name)
         dashboard = ""
-        if node and node["type"] == "head":
-            # Written host:port without brackets; nginx needs them around an IPv6 host.
-            host, port = str(node["dashboard_address"]).rsplit(":", 1)
-            dashboard = join_address(host.strip("[]"), int(port))
+        head = next((node for node in nodes if node.type == HEAD), None)
+        if head:
+            dashboard = plan.clusters[head.cluster].dashboard_address
         prometheus = join_address(server["address"], ports[name]["prometheus"]) if server else ""
         if not dashboard and not prometheus:
             continue
-        plan[name] = {
-            "address": node["address"] if node else server["address"],
+        served[name] = {
+            "address": nodes[0].address if nodes else server["address"],
             "dashboard": dashboard,
             "prometheus": prometheus,
             "dashboard_port": ports[name]["proxy_dashboard"],
             "prometheus_port": ports[name]["proxy_prometheus"],
         }
-    return plan
+    return served

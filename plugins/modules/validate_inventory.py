@@ -19,7 +19,8 @@ description:
   - Checks the monitoring layout - at most one host in the C(monitoring) group, and an autoscaling
     cluster monitored from its own head (its members' scrape targets are written there).
   - Each problem names the host, the variable and the fix.
-  - On success sets the facts C(rayfleet_nodes) (each node's cluster, role, addresses and ports),
+  - On success sets the facts C(rayfleet_plan) (the typed, versioned cluster plan of clusters, Ray
+    nodes and the hosts they run on), C(rayfleet_nodes) (each node with its cluster's settings),
     which the ray role reads, and C(rayfleet_monitoring) (who monitors which cluster, every
     exporter's address, each Prometheus's scrape targets), which the monitoring roles read.
 options: {}
@@ -51,10 +52,68 @@ ansible_facts:
   returned: success
   type: dict
   contains:
+    rayfleet_plan:
+      description:
+        - The cluster plan, see C(plugins/module_utils/plan.py), which reads it back. Its fields
+          below are tested against that code.
+      type: dict
+      contains:
+        version:
+          description: The plan's version; rayfleet reads only plans of its own.
+          type: int
+        clusters:
+          description: Each cluster by its C(ray_cluster_name).
+          type: dict
+          contains:
+            head: {description: The head's node., type: str}
+            gcs_address: {description: The GCS's C(host:port)., type: str}
+            dashboard_address: {description: The dashboard's C(host:port)., type: str}
+            gcs_storage: {description: C(none), C(redis) or C(rocksdb)., type: str}
+            namespace: {description: The key prefix of the cluster's state in Redis., type: str}
+            autoscaling: {description: The head runs the autoscaler., type: bool}
+            auth_mode: {description: Ray's C(RAY_AUTH_MODE)., type: str}
+            tls: {description: Ray's gRPC is TLS., type: bool}
+            monitoring: {description: Prometheus scrapes the cluster., type: bool}
+            temp_dir: {description: Ray's C(--temp-dir)., type: str}
+            redis_address: {description: The Redis the GCS keeps state in, or empty., type: str}
+            external_redis:
+              description: That Redis when it is outside the inventory (C(ray_redis_address)), else
+                empty.
+              type: str
+            redis_tls: {description: The GCS reaches Redis over TLS., type: bool}
+            redis_ca_file: {description: The controller's copy of that Redis's CA., type: str}
+            redis_user: {description: The cluster's own Redis user, or empty., type: str}
+        nodes:
+          description: Each Ray node by name.
+          type: dict
+          contains:
+            host: {description: The inventory host it runs on., type: str}
+            cluster: {description: Its cluster., type: str}
+            type: {description: C(head) or C(worker)., type: str}
+            group: {description: C(head) or its worker group., type: str}
+            address: {description: The address it serves on., type: str}
+            metrics_port: {description: Where it exports Ray's metrics., type: int}
+            agent_port: {description: Its dashboard agent's HTTP port., type: int}
+            pool: {description: A pool host the autoscaler adds and removes., type: bool}
+            spare: {description: A pool host out of the cluster now., type: bool}
+            vars:
+              description: The settings the head hands its autoscaler's inventory (autoscaling
+                heads and pool hosts, no secrets), else null.
+              type: dict
+        hosts:
+          description: Each host that runs Ray, with the names of its nodes.
+          type: dict
+      sample:
+        version: 1
+        clusters:
+          rayfleet: {head: head, gcs_address: 10.89.90.10:6379, gcs_storage: none, auth_mode: token}
+        nodes:
+          cpu-1: {host: cpu-1, cluster: rayfleet, type: worker, group: ray_workers_cpu}
+        hosts:
+          cpu-1: [cpu-1]
     rayfleet_nodes:
-      description: For each Ray host, its cluster, type (head or worker), group, head, the head's
-        GCS and dashboard addresses, and the cluster's settings that the head decides for every node
-        (GCS storage, autoscaling, monitoring, C(auth_mode)).
+      description: Each node of C(rayfleet_plan) with its cluster's fields (and C(cluster), its
+        name), the view the roles read.
       type: dict
       sample:
         cpu-1:

@@ -5,52 +5,55 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from plans import cluster, node
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
 
-from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import connection_vars
+from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import (
+    autoscaler_inventory_filter,
+    autoscaling_config_filter,
+    connection_vars,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
     autoscaler_inventory,
     autoscaling_config,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 from rayfleet.autoscaler.settings import ProviderSettings
 
-COMMON = {"cluster": "lab", "head": "head", "autoscaling": True}
-LAYOUT: dict[str, dict[str, Any]] = {
-    "head": {**COMMON, "type": "head", "group": "head", "address": "10.0.0.10", "pool": False},
-    "cpu-1": {**COMMON, "type": "worker", "group": "cpu", "address": "10.0.0.11", "pool": False},
-    "cpu-2": {**COMMON, "type": "worker", "group": "cpu", "address": "10.0.0.12", "pool": False},
-    "gpu-1": {
-        **COMMON,
-        "type": "worker",
-        "group": "gpu_pool",
-        "address": "10.0.0.21",
-        "pool": True,
-        "vars": {
-            "ray_num_cpus": 8,
-            "ray_num_gpus": 1,
-            "ray_resources": {"a100": 1},
-            "ray_labels": {"example.com/gpu": "a100"},
-            "ray_max_workers": 5,
-        },
+PLAN = Plan(
+    clusters={"lab": cluster("head", autoscaling=True), "other": cluster("other-head")},
+    nodes={
+        "head": node("head", "lab", "head", "head", "10.0.0.10", vars={}),
+        "cpu-1": node("cpu-1", "lab", "worker", "cpu", "10.0.0.11"),
+        "cpu-2": node("cpu-2", "lab", "worker", "cpu", "10.0.0.12"),
+        "gpu-1": node(
+            "gpu-1",
+            "lab",
+            "worker",
+            "gpu_pool",
+            "10.0.0.21",
+            pool=True,
+            vars={
+                "ray_num_cpus": 8,
+                "ray_num_gpus": 1,
+                "ray_resources": {"a100": 1},
+                "ray_labels": {"example.com/gpu": "a100"},
+                "ray_max_workers": 5,
+            },
+        ),
+        "gpu-2": node(
+            "gpu-2",
+            "lab",
+            "worker",
+            "gpu_pool",
+            "10.0.0.22",
+            pool=True,
+            vars={"ray_num_cpus": 8, "ray_num_gpus": 1},
+        ),
+        "other-head": node("other-head", "other", "head", "head", "10.0.9.1"),
     },
-    "gpu-2": {
-        **COMMON,
-        "type": "worker",
-        "group": "gpu_pool",
-        "address": "10.0.0.22",
-        "pool": True,
-        "vars": {"ray_num_cpus": 8, "ray_num_gpus": 1},
-    },
-    "other-head": {
-        **COMMON,
-        "cluster": "other",
-        "type": "head",
-        "group": "head",
-        "address": "10.0.9.1",
-        "pool": False,
-    },
-}
+)
 OPTIONS = {
     "upscaling_speed": "1.0",
     "idle_timeout_minutes": 5,
@@ -65,7 +68,7 @@ OPTIONS = {
 
 @pytest.fixture
 def config() -> dict[str, Any]:
-    return autoscaling_config(LAYOUT, "lab", OPTIONS)
+    return autoscaling_config(PLAN, "lab", OPTIONS)
 
 
 def test_node_types_come_from_worker_groups(config: dict[str, Any]) -> None:
@@ -112,7 +115,7 @@ def test_ray_v2_accepts_the_config(config: dict[str, Any]) -> None:
 
 def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
     inventory = autoscaler_inventory(
-        LAYOUT,
+        PLAN,
         "lab",
         {"gpu-1": {"ansible_host": "192.0.2.21", "ansible_user": "deploy"}},
         {"ansible_connection": "local"},
@@ -134,3 +137,16 @@ def test_the_provisioners_runs_see_whether_a_pool_host_is_fenced() -> None:
     assert connection_vars(hostvars, ["small-1"], "root") == {
         "small-1": {"ansible_user": "root", "ansible_port": 2222, "firewall_enabled": False}
     }
+
+
+def test_the_filters_read_the_plan_the_validate_step_sets() -> None:
+    facts = PLAN.to_dict()
+    assert autoscaling_config_filter(facts, "lab", OPTIONS) == autoscaling_config(
+        PLAN, "lab", OPTIONS
+    )
+    overrides = {"user": "root", "head": {}, "pool": {}}
+    inventory = autoscaler_inventory_filter(facts, "lab", {"gpu-1": {}, "gpu-2": {}}, overrides)
+    assert sorted(inventory["all"]["children"]["ray_workers"]["children"]["gpu_pool"]["hosts"]) == [
+        "gpu-1",
+        "gpu-2",
+    ]

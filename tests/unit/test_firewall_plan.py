@@ -1,10 +1,12 @@
-"""Who the firewall lets reach which listener, from the cluster and monitoring layouts."""
+"""Who the firewall lets reach which listener, from the cluster plan and monitoring layout."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
+from plans import cluster, node
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
     admin_network_problems,
@@ -17,37 +19,24 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
     MonitoringServer,
     monitoring_layout,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
-
-def node(cluster: str, kind: str, address: str, **extra: Any) -> dict[str, Any]:
-    head_address = {"a": "10.0.0.10", "b": "10.0.1.10"}[cluster]
-    return {
-        "cluster": cluster,
-        "head": {"a": "head", "b": "b-head"}[cluster],
-        "type": kind,
-        "group": "head" if kind == "head" else "cpu",
-        "address": address,
-        "dashboard_address": f"{head_address}:8265",
-        "metrics_port": 8090,
-        "temp_dir": "/var/lib/ray/tmp",
-        "monitoring": True,
-        "redis_address": "",
-        "pool": False,
-        "spare": False,
-        **extra,
-    }
-
-
 # Cluster a keeps its state in redis-1; its pool host is spare. Cluster b is on its own.
-LAYOUT = {
-    "head": node("a", "head", "10.0.0.10", redis_address="10.0.0.20:6379"),
-    "cpu-1": node("a", "worker", "10.0.0.11"),
-    "pool-1": node("a", "worker", "10.0.0.21", pool=True, spare=True),
-    "b-head": node("b", "head", "10.0.1.10", monitoring=False),
-}
+PLAN = Plan(
+    clusters={
+        "a": cluster("head", dashboard_address="10.0.0.10:8265", redis_address="10.0.0.20:6379"),
+        "b": cluster("b-head", dashboard_address="10.0.1.10:8265", monitoring=False),
+    },
+    nodes={
+        "head": node("head", "a", "head", "head", "10.0.0.10"),
+        "cpu-1": node("cpu-1", "a", "worker", "cpu", "10.0.0.11"),
+        "pool-1": node("pool-1", "a", "worker", "cpu", "10.0.0.21", pool=True, spare=True),
+        "b-head": node("b-head", "b", "head", "head", "10.0.1.10"),
+    },
+)
 ADDRESSES = {
-    **{name: spec["address"] for name, spec in LAYOUT.items()},
+    **{name: spec.address for name, spec in PLAN.nodes.items()},
     "redis-1": "10.0.0.20",
     "mon-1": "10.0.0.30",
 }
@@ -66,7 +55,7 @@ PORTS = {
 
 def plan(monitoring_group: list[str]) -> dict[str, dict[str, Any]]:
     monitoring = monitoring_layout(
-        LAYOUT,
+        PLAN,
         {name: Exporter(name, address, 9100) for name, address in ADDRESSES.items()},
         [Exporter("redis-1", "10.0.0.20", 9121)],
         {
@@ -75,7 +64,7 @@ def plan(monitoring_group: list[str]) -> dict[str, dict[str, Any]]:
         },
         monitoring_group,
     )
-    return firewall_plan(LAYOUT, monitoring, REDIS, PORTS)
+    return firewall_plan(PLAN, monitoring, REDIS, PORTS)
 
 
 def openings(entry: dict[str, Any]) -> dict[str, tuple[list[int], bool, list[str]]]:
@@ -102,9 +91,11 @@ def test_members_of_a_cluster_reach_each_other_and_no_other_cluster() -> None:
 
 
 def test_a_host_without_a_list_starts_with_the_pool_hosts_the_inventory_has_in() -> None:
-    layout = {**LAYOUT, "pool-1": {**LAYOUT["pool-1"], "spare": False}}
+    joined = replace(
+        PLAN, nodes={**PLAN.nodes, "pool-1": replace(PLAN.nodes["pool-1"], spare=False)}
+    )
     monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
-    result = firewall_plan(layout, monitoring, REDIS, PORTS)
+    result = firewall_plan(joined, monitoring, REDIS, PORTS)
     assert result["cpu-1"]["joined"] == ["10.0.0.21"]
     assert result["b-head"]["joined"] == []
 
@@ -149,14 +140,14 @@ def test_a_monitoring_host_is_the_one_that_reaches_the_exporters() -> None:
 
 def test_without_monitoring_no_exporter_port_opens() -> None:
     monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
-    result = firewall_plan(LAYOUT, monitoring, REDIS, PORTS)
+    result = firewall_plan(PLAN, monitoring, REDIS, PORTS)
     assert openings(result["redis-1"]) == {"Redis": ([6379], False, ["10.0.0.10"])}
     assert openings(result["cpu-1"]) == {}
 
 
 def test_every_managed_host_gets_a_firewall_even_with_nothing_to_open() -> None:
     monitoring: dict[str, Any] = {"servers": {}, "exporters": {}, "clusters": {}, "pool": {}}
-    result = firewall_plan(LAYOUT, monitoring, REDIS, PORTS, ["mon-1"])
+    result = firewall_plan(PLAN, monitoring, REDIS, PORTS, ["mon-1"])
     assert result["mon-1"] == {
         "members": {"ip": [], "ip6": []},
         "pool": [],
@@ -192,7 +183,7 @@ def test_admin_networks_must_be_addresses(networks: Any, message: str) -> None:
 
 def test_with_the_proxy_the_admin_networks_reach_its_https_ports_instead() -> None:
     monitoring = monitoring_layout(
-        LAYOUT,
+        PLAN,
         {name: Exporter(name, address, 9100) for name, address in ADDRESSES.items()},
         [],
         {"head": MonitoringServer("head", "10.0.0.10", 9090, 3000)},
@@ -202,7 +193,7 @@ def test_with_the_proxy_the_admin_networks_reach_its_https_ports_instead() -> No
         name: {**spec, "proxy_dashboard": 8443, "proxy_prometheus": 9443}
         for name, spec in PORTS.items()
     }
-    proxy = proxy_plan(LAYOUT, monitoring, ports, ["head", "cpu-1"])
+    proxy = proxy_plan(PLAN, monitoring, ports, ["head", "cpu-1"])
     # cpu-1 runs neither a dashboard nor Prometheus: it has nothing to serve.
     assert proxy == {
         "head": {
@@ -213,7 +204,7 @@ def test_with_the_proxy_the_admin_networks_reach_its_https_ports_instead() -> No
             "prometheus_port": 9443,
         }
     }
-    result = firewall_plan(LAYOUT, monitoring, REDIS, ports, proxy=proxy)
+    result = firewall_plan(PLAN, monitoring, REDIS, ports, proxy=proxy)
     assert openings(result["head"]) == {
         "Ray dashboard and client server": ([8443, 10001], True, []),
         "Ray metrics": ([8090], False, ["10.0.0.10"]),

@@ -17,9 +17,9 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     Problem,
     RedisHost,
     check_inventory,
-    cluster_layout,
     listener_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import build_plan
 
 Defaults = dict[str, Any]
 
@@ -92,7 +92,7 @@ def test_good_inventory_has_no_problems_or_warnings(defaults: Defaults) -> None:
 
 
 def test_layout_of_good_inventory(defaults: Defaults) -> None:
-    layout = cluster_layout(good_inventory(), defaults)
+    layout = build_plan(good_inventory(), defaults).node_view()
     # Where each node is and whom it joins: what every role and the autoscaler read.
     assert {
         name: (node["type"], node["group"], node["address"]) for name, node in layout.items()
@@ -117,7 +117,7 @@ def test_layout_uses_the_heads_ports(defaults: Defaults) -> None:
         worker("cpu-1", ray_gcs_port=1234, ray_dashboard_port=1235),
     ]
     assert problems_of(hosts, defaults) == []
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     for node in ("head", "cpu-1"):
         assert layout[node]["gcs_address"] == f"{HEAD_ADDRESS}:7000"
         assert layout[node]["dashboard_address"] == f"{HEAD_ADDRESS}:7001"
@@ -131,7 +131,7 @@ def test_two_clusters_each_get_their_own_head(defaults: Defaults) -> None:
         worker("worker-b", ("ray_workers_gpu",), address="10.0.2.2", ray_cluster_name="b"),
     ]
     assert check_inventory(hosts, defaults) == ([], [])
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     assert {name: node["cluster"] for name, node in layout.items()} == {
         "head-a": "a",
         "worker-a": "a",
@@ -161,7 +161,7 @@ def test_dashboard_address(defaults: Defaults, dashboard_host: str, expected: st
         worker("cpu-1"),
     ]
     assert problems_of(hosts, defaults) == []
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     assert layout["head"]["dashboard_address"] == expected
     assert layout["cpu-1"]["dashboard_address"] == expected
     # The GCS address stays the head's own address.
@@ -610,7 +610,7 @@ def test_redis_storage_uses_the_redis_groups_first_host(defaults: Defaults) -> N
     hosts = [head(ray_gcs_storage="redis"), worker("cpu-1")]
     second = RedisHost("redis-2", "10.0.0.31:6379")
     assert storage_problems(hosts, defaults, (REDIS, second)) == []
-    layout = cluster_layout(hosts, defaults, (REDIS, second))
+    layout = build_plan(hosts, defaults, (REDIS, second)).node_view()
     for node in ("head", "cpu-1"):
         assert layout[node]["gcs_storage"] == "redis"
         assert layout[node]["redis_address"] == "10.0.0.30:6379"
@@ -623,23 +623,23 @@ def test_redis_storage_uses_the_redis_groups_first_host(defaults: Defaults) -> N
 
 def test_heads_reach_a_redis_that_serves_tls_over_tls_with_its_ca(defaults: Defaults) -> None:
     hosts = [head(ray_gcs_storage="redis"), worker("cpu-1")]
-    layout = cluster_layout(hosts, defaults, (TLS_REDIS,))
+    layout = build_plan(hosts, defaults, (TLS_REDIS,)).node_view()
     assert layout["head"]["redis_tls"] is True
     assert layout["head"]["redis_ca_file"] == "/inv/.credentials/ca.crt"
     # Without TLS, no CA: the ray role removes a CA left from when it had.
-    plain = cluster_layout(hosts, defaults, (REDIS,))
+    plain = build_plan(hosts, defaults, (REDIS,)).node_view()
     assert (plain["head"]["redis_tls"], plain["head"]["redis_ca_file"]) == (False, "")
 
 
 def test_an_external_redis_address_wins_and_is_checked_from_the_head(defaults: Defaults) -> None:
     hosts = [head(ray_gcs_storage="redis", ray_redis_address="redis.example.com:6390")]
-    layout = cluster_layout(hosts, defaults, (REDIS,))
+    layout = build_plan(hosts, defaults, (REDIS,)).node_view()
     assert layout["head"]["redis_address"] == "redis.example.com:6390"
     assert layout["head"]["external_redis"] == "redis.example.com:6390"
     # rayfleet declares no user on a Redis it does not run: the default user it is.
     assert layout["head"]["redis_user"] == ""
     # The redis group's TLS is its own Redis's, not the one the head names.
-    assert cluster_layout(hosts, defaults, (TLS_REDIS,))["head"]["redis_tls"] is False
+    assert build_plan(hosts, defaults, (TLS_REDIS,)).node_view()["head"]["redis_tls"] is False
 
 
 def test_redis_storage_without_any_redis_is_an_error(defaults: Defaults) -> None:
@@ -653,7 +653,7 @@ def test_storage_is_read_from_the_head_only(defaults: Defaults) -> None:
     # A worker's own setting does not make its cluster need a Redis.
     hosts = [head(), worker("cpu-1", ray_gcs_storage="redis")]
     assert storage_problems(hosts, defaults) == []
-    assert cluster_layout(hosts, defaults)["cpu-1"]["gcs_storage"] == "none"
+    assert build_plan(hosts, defaults).node_view()["cpu-1"]["gcs_storage"] == "none"
 
 
 def test_two_clusters_with_one_namespace_on_one_redis_is_an_error(defaults: Defaults) -> None:
@@ -678,7 +678,7 @@ def test_clusters_sharing_a_redis_get_their_names_as_namespaces(defaults: Defaul
         head("head-b", address="10.0.0.11", ray_cluster_name="b", ray_gcs_storage="redis"),
     ]
     assert storage_problems(hosts, defaults, (REDIS,)) == []
-    layout = cluster_layout(hosts, defaults, (REDIS,))
+    layout = build_plan(hosts, defaults, (REDIS,)).node_view()
     assert (layout["head-a"]["namespace"], layout["head-b"]["namespace"]) == ("a", "b")
 
 
@@ -709,14 +709,16 @@ def test_namespace_that_would_leak_into_other_clusters_keys_is_an_error(
 def test_rocksdb_needs_no_redis(defaults: Defaults) -> None:
     hosts = [head(ray_gcs_storage="rocksdb"), worker("cpu-1")]
     assert storage_problems(hosts, defaults) == []
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     assert layout["cpu-1"]["gcs_storage"] == "rocksdb"
     assert layout["cpu-1"]["redis_address"] == ""
 
 
-def test_ipv6_head_address_is_bracketed(defaults: Defaults) -> None:
-    layout = cluster_layout([head(address="fd00::10")], defaults)
+def test_ipv6_head_addresses_are_bracketed(defaults: Defaults) -> None:
+    layout = build_plan([head(address="fd00::10")], defaults).node_view()
     assert layout["head"]["gcs_address"] == "[fd00::10]:6379"
+    # The dashboard's URL (http://host:port) needs the brackets too.
+    assert layout["head"]["dashboard_address"] == "[fd00::10]:8265"
 
 
 # --- the autoscaler's pool ----------------------------------------------------------------------
@@ -735,7 +737,7 @@ def test_pool_hosts_are_spare_until_they_are_members(defaults: Defaults) -> None
         replace(spare("small-2"), member=True),
     ]
     assert problems_of(hosts, defaults) == []
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     assert layout["head"]["autoscaling"] is True
     assert layout["head"]["vars"] == {"ray_autoscaling": True}
     assert (layout["small-1"]["pool"], layout["small-1"]["spare"]) == (True, True)
@@ -776,7 +778,7 @@ def test_auth_and_tls_are_the_heads_for_the_whole_cluster(defaults: Defaults) ->
         head(ray_auth_mode="disabled", ray_tls=True),
         worker("cpu-1", ray_auth_mode="token", ray_tls=False),
     ]
-    layout = cluster_layout(hosts, defaults)
+    layout = build_plan(hosts, defaults).node_view()
     assert {name: (node["auth_mode"], node["tls"]) for name, node in layout.items()} == {
         "head": ("disabled", True),
         "cpu-1": ("disabled", True),
@@ -811,7 +813,7 @@ def test_a_host_whose_address_is_a_name_is_refused(defaults: Defaults) -> None:
 
 
 def test_a_vaulted_token_stays_out_of_the_layout(defaults: Defaults) -> None:
-    layout = cluster_layout([head(ray_autoscaling=True, ray_auth_token="s3cret")], defaults)
+    layout = build_plan([head(ray_autoscaling=True, ray_auth_token="s3cret")], defaults).node_view()
     assert layout["head"]["vars"] == {"ray_autoscaling": True}
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+from plans import cluster, node
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import (
     Exporter,
@@ -10,33 +13,25 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
     monitoring_layout,
     monitoring_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 
-
-def node(
-    cluster: str, head: str, kind: str, group: str, address: str, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "cluster": cluster,
-        "head": head,
-        "type": kind,
-        "group": group,
-        "address": address,
-        "metrics_port": 8090,
-        "temp_dir": "/var/lib/ray/tmp",
-        "monitoring": True,
-        "autoscaling": False,
-        "pool": False,
-        "spare": False,
-        **extra,
-    }
-
-
-LAYOUT = {
-    "head": node("a", "head", "head", "head", "10.0.0.10", autoscaling=True),
-    "cpu-1": node("a", "head", "worker", "cpu", "10.0.0.11"),
-    "pool-1": node("a", "head", "worker", "small", "10.0.0.21", pool=True, spare=True),
-    "b-head": node("b", "b-head", "head", "head", "10.0.1.10", monitoring=False),
-}
+PLAN = Plan(
+    clusters={"a": cluster("head", autoscaling=True), "b": cluster("b-head", monitoring=False)},
+    nodes={
+        "head": node("head", "a", "head", "head", "10.0.0.10"),
+        "cpu-1": node("cpu-1", "a", "worker", "cpu", "10.0.0.11"),
+        "pool-1": node("pool-1", "a", "worker", "small", "10.0.0.21", pool=True, spare=True),
+        "b-head": node("b-head", "b", "head", "head", "10.0.1.10"),
+    },
+)
+# Both clusters monitored, neither autoscaling: a monitoring host may serve them.
+STATIC = replace(
+    PLAN,
+    clusters={
+        "a": replace(PLAN.clusters["a"], autoscaling=False),
+        "b": replace(PLAN.clusters["b"], monitoring=True),
+    },
+)
 ADDRESSES = {
     "head": "10.0.0.10",
     "cpu-1": "10.0.0.11",
@@ -58,7 +53,7 @@ def hosts(groups: list[dict[str, Any]]) -> list[str]:
 
 
 def test_without_a_monitoring_group_the_head_monitors_its_cluster() -> None:
-    result = monitoring_layout(LAYOUT, EXPORTERS, REDIS, SERVERS, [])
+    result = monitoring_layout(PLAN, EXPORTERS, REDIS, SERVERS, [])
     # Cluster b turned monitoring off: nothing of it is scraped or installed.
     assert list(result["servers"]) == ["head"]
     assert result["clusters"] == {
@@ -107,9 +102,7 @@ def test_without_a_monitoring_group_the_head_monitors_its_cluster() -> None:
 
 
 def test_a_monitoring_host_monitors_every_cluster_and_itself() -> None:
-    layout = {name: {**entry, "autoscaling": False} for name, entry in LAYOUT.items()}
-    layout["b-head"]["monitoring"] = True
-    result = monitoring_layout(layout, EXPORTERS, REDIS, SERVERS, ["mon-1"])
+    result = monitoring_layout(STATIC, EXPORTERS, REDIS, SERVERS, ["mon-1"])
     assert list(result["servers"]) == ["mon-1"]
     server = result["servers"]["mon-1"]
     assert server["clusters"] == ["a", "b"]
@@ -120,8 +113,8 @@ def test_a_monitoring_host_monitors_every_cluster_and_itself() -> None:
 
 
 def test_an_autoscaling_cluster_must_be_monitored_from_its_head() -> None:
-    assert monitoring_problems(LAYOUT, []) == []
-    [problem] = monitoring_problems(LAYOUT, ["mon-1"])
+    assert monitoring_problems(PLAN, []) == []
+    [problem] = monitoring_problems(PLAN, ["mon-1"])
     host, variable, message, fix = problem
     assert (host, variable) == ("head", "ray_autoscaling")
     assert "cannot read the members the autoscaler writes" in message
@@ -129,7 +122,17 @@ def test_an_autoscaling_cluster_must_be_monitored_from_its_head() -> None:
 
 
 def test_one_monitoring_host_at_most() -> None:
-    [problem] = monitoring_problems(
-        {name: {**entry, "autoscaling": False} for name, entry in LAYOUT.items()}, ["m1", "m2"]
-    )
+    [problem] = monitoring_problems(STATIC, ["m1", "m2"])
     assert problem[:2] == ("m2", "monitoring")
+
+
+def test_a_host_of_two_ray_nodes_is_one_node_exporter_and_two_ray_targets() -> None:
+    second = replace(PLAN.nodes["cpu-1"], metrics_port=8091)
+    plan = replace(PLAN, nodes={**PLAN.nodes, "cpu-1-b": second})
+    targets = monitoring_layout(plan, EXPORTERS, REDIS, SERVERS, [])["servers"]["head"]["targets"]
+    assert [group["targets"] for group in targets["ray"]] == [
+        ["10.0.0.11:8090"],
+        ["10.0.0.11:8091"],
+        ["10.0.0.10:8090"],
+    ]
+    assert hosts(targets["node"]) == ["cpu-1", "head", "redis-1"]

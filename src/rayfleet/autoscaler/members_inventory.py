@@ -12,10 +12,14 @@ from typing import Any
 
 import yaml
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    NODE_ID_VAR,
+    POOL_MEMBERS_GROUP,
+    POOL_STATUS_VAR,
+)
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import PoolHost, PoolState, members, write_atomically
 
-MEMBERS_GROUP = "ray_pool_members"
 HEADER = (
     "# Written by rayfleet's autoscaler on every change of the pool; do not edit.\n"
     "# The spare hosts of cluster {cluster} that are now members of it, by node type.\n"
@@ -23,18 +27,18 @@ HEADER = (
 
 
 def members_inventory(state: PoolState, pool: Sequence[PoolHost]) -> dict[str, Any]:
-    """Members (launching or running) in MEMBERS_GROUP and in their node type's group.
+    """Members (launching or running) in POOL_MEMBERS_GROUP and in their node type's group.
 
-    Each carries the node id its raylet must report to Ray (``rayfleet_node_id``).
+    Each carries the node id its raylet must report to Ray (NODE_ID_VAR).
     """
     node_types = {host.name: host.node_type for host in pool}
     joined = sorted(name for name in members(state).values() if name in node_types)
     groups: dict[str, Any] = {
-        MEMBERS_GROUP: {
+        POOL_MEMBERS_GROUP: {
             "hosts": {
                 name: {
-                    "rayfleet_node_id": state[name].node_id,
-                    "rayfleet_pool_status": state[name].status.value,
+                    NODE_ID_VAR: state[name].node_id,
+                    POOL_STATUS_VAR: state[name].status.value,
                 }
                 for name in joined
             }

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    NODE_ID_VAR,
+    NODE_JOB,
+    RAY_JOB,
+)
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import PoolState, Status, write_atomically
 
-NODE_ID_LABEL = "rayfleet_node_id"
 # Jobs whose file is written even with no member, so Prometheus drops the last one.
-JOBS = ("ray", "node")
+JOBS = (RAY_JOB, NODE_JOB)
 
 
 def member_targets(state: PoolState, settings: ProviderSettings) -> dict[str, list[Any]]:
@@ -26,7 +30,8 @@ def member_targets(state: PoolState, settings: ProviderSettings) -> dict[str, li
         if record.status is not Status.RUNNING:
             continue
         for job, group in settings.prometheus_targets.get(host, {}).items():
-            labels = {**group["labels"], NODE_ID_LABEL: record.node_id}
+            # Labelled with the node id its raylet reports, under the host variable's name.
+            labels = {**group["labels"], NODE_ID_VAR: record.node_id}
             jobs.setdefault(job, []).append({"targets": list(group["targets"]), "labels": labels})
     return jobs
 

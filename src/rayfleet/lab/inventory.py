@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import HEAD_GROUP
 from rayfleet.auth import controller_token_file
 from rayfleet.inventory import list_inventory
 from rayfleet.lab.hosts import LabHost, LabNetwork
-
-HEAD_GROUP = "ray_head"
 
 
 @dataclass(frozen=True)
