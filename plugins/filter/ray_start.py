@@ -1,0 +1,76 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters that compute what a node's unit passes to `ray start` (module_utils/ray_start.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_start import start_args
+
+DOCUMENTATION = r"""
+name: ray_start_args
+short_description: The arguments of a Ray node's `ray start`
+description:
+  - For a node of the C(rayfleet_plan) fact, from the host's C(ray_*) settings, every argument
+    but C(--block) and Redis's credentials; a head's start the GCS, dashboard and client server,
+    a worker's join its head's GCS.
+  - The object store takes C(ray_object_store_memory) bytes, else that fraction of the host's
+    memory, at most 95% of C(/dev/shm).
+options:
+  _input:
+    description: The C(rayfleet_plan) fact.
+    type: dict
+    required: true
+  node:
+    description: The node's name in the plan.
+    type: str
+    required: true
+  settings:
+    description: The host's C(ray_*) settings by name.
+    type: dict
+    required: true
+  memtotal_mb:
+    description: The host's memory in MiB.
+    type: int
+    required: true
+  shm_bytes:
+    description: The size of the host's C(/dev/shm) in bytes, 0 when unknown.
+    type: int
+    required: true
+  labels_file:
+    description: The node's labels file.
+    type: str
+    required: true
+  autoscaling_config:
+    description: The head's autoscaling config file, passed when the cluster autoscales.
+    type: str
+    required: true
+"""
+
+
+def ray_start_args(
+    plan: Mapping[str, Any],
+    node: str,
+    settings: Mapping[str, Any],
+    *,
+    memtotal_mb: int,
+    shm_bytes: int,
+    labels_file: str,
+    autoscaling_config: str,
+) -> list[str]:
+    return start_args(
+        Plan.from_dict(plan),
+        node,
+        settings,
+        memory=(int(memtotal_mb), int(shm_bytes)),
+        labels_file=labels_file,
+        autoscaling_config=autoscaling_config,
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {"ray_start_args": ray_start_args}

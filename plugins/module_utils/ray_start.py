@@ -1,0 +1,94 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""What a node's unit passes to `ray start`, from the plan and the host's ray_* settings.
+
+Pure functions, so pytest imports them directly; the ray role reads them through the
+filters of the same names (plugins/filter/ray_start.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan
+
+# Ray's object store lives in /dev/shm: it may take at most this share of it, leaving room
+# for what else a host keeps there.
+SHM_SHARE = 0.95
+OPTIONAL_RESOURCES = (
+    ("--num-cpus", "ray_num_cpus"),
+    ("--num-gpus", "ray_num_gpus"),
+    ("--memory", "ray_memory"),
+)
+
+
+def object_store_bytes(settings: Mapping[str, Any], memtotal_mb: int, shm_bytes: int) -> int:
+    """ray_object_store_memory, else its fraction of the host's memory, within /dev/shm.
+
+    ``shm_bytes`` 0: /dev/shm's size is unknown, and only the memory bounds the store.
+    """
+    configured = int(settings["ray_object_store_memory"])
+    if configured > 0:
+        return configured
+    sizes = [int(memtotal_mb * 1024 * 1024 * float(settings["ray_object_store_memory_fraction"]))]
+    if shm_bytes > 0:
+        sizes.append(int(shm_bytes * SHM_SHARE))
+    return min(sizes)
+
+
+def start_args(
+    plan: Plan,
+    node_name: str,
+    settings: Mapping[str, Any],
+    *,
+    memory: tuple[int, int],
+    labels_file: str,
+    autoscaling_config: str,
+) -> list[str]:
+    """`ray start`'s arguments for the node, but --block and Redis's credentials.
+
+    The head's start the GCS, dashboard and client server (and the autoscaler, given its
+    config file); a worker's join the head's GCS. ``memory``: the host's memory in MiB and
+    /dev/shm's size in bytes, which size the object store; ``labels_file``: the node's
+    labels as YAML.
+    """
+    node = plan.nodes[node_name]
+    cluster = plan.clusters[node.cluster]
+    if node.type == HEAD:
+        args = [
+            "--head",
+            f"--port={settings['ray_gcs_port']}",
+            "--include-dashboard=true",
+            f"--dashboard-host={settings['ray_dashboard_host']}",
+            f"--dashboard-port={settings['ray_dashboard_port']}",
+            f"--ray-client-server-port={settings['ray_client_server_port']}",
+        ]
+        if cluster.autoscaling:
+            args.append(f"--autoscaling-config={autoscaling_config}")
+    else:
+        args = [f"--address={cluster.gcs_address}"]
+    args += [
+        f"--node-ip-address={settings['ray_node_ip']}",
+        f"--node-manager-port={settings['ray_node_manager_port']}",
+        f"--object-manager-port={settings['ray_object_manager_port']}",
+        f"--metrics-export-port={settings['ray_metrics_export_port']}",
+        f"--dashboard-agent-listen-port={settings['ray_dashboard_agent_listen_port']}",
+        f"--dashboard-agent-grpc-port={settings['ray_dashboard_agent_grpc_port']}",
+        f"--runtime-env-agent-port={settings['ray_runtime_env_agent_port']}",
+        f"--min-worker-port={settings['ray_min_worker_port']}",
+        f"--max-worker-port={settings['ray_max_worker_port']}",
+        f"--object-store-memory={object_store_bytes(settings, *memory)}",
+        f"--object-spilling-directory={settings['ray_spill_dir']}",
+        f"--temp-dir={settings['ray_temp_dir']}",
+        f"--labels-file={labels_file}",
+        "--resources=" + json.dumps(dict(settings["ray_resources"]), separators=(",", ":")),
+    ]
+    # Unset: Ray counts the host's own.
+    for flag, variable in OPTIONAL_RESOURCES:
+        if settings[variable] is not None:
+            args.append(f"{flag}={settings[variable]}")
+    if settings["ray_disable_usage_stats"]:
+        args.append("--disable-usage-stats")
+    return args + [str(arg) for arg in settings["ray_start_extra_args"]]
