@@ -1,9 +1,10 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""What a node's unit passes to `ray start`, from the plan and the host's ray_* settings.
+"""What a node's systemd unit runs: `ray start`'s arguments and its environment.
 
-Pure functions, so pytest imports them directly; the ray role reads them through the
-filters of the same names (plugins/filter/ray_start.py).
+Pure functions of the plan and the host's ray_* settings, so pytest imports them directly;
+the ray role reads them through the filters ray_start_args and ray_unit_environment
+(plugins/filter/ray_unit.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, ClusterPlan, Plan
 
 # Ray's object store lives in /dev/shm: it may take at most this share of it, leaving room
 # for what else a host keeps there.
@@ -92,3 +93,73 @@ def start_args(
     if settings["ray_disable_usage_stats"]:
         args.append("--disable-usage-stats")
     return args + [str(arg) for arg in settings["ray_start_extra_args"]]
+
+
+def unit_environment(
+    plan: Plan,
+    node_name: str,
+    settings: Mapping[str, Any],
+    *,
+    node_id: str,
+    client: Mapping[str, str],
+    monitoring: Mapping[str, Any],
+    redis_ca_file: str,
+) -> dict[str, str]:
+    """The environment of the node's unit; the user's ray_environment has the last word.
+
+    ``client``: what every Ray process and CLI of the cluster needs (auth, TLS);
+    ``node_id``: the id the autoscaler knows the node by; ``monitoring``: the cluster's
+    Prometheus and Grafana URLs (empty when it is not monitored); ``redis_ca_file``: where
+    a head that reaches Redis over TLS has its CA.
+    """
+    node = plan.nodes[node_name]
+    cluster = plan.clusters[node.cluster]
+    head = node.type == HEAD
+    environment = {"RAY_NODE_TYPE_NAME": node.group, **client}
+    if cluster.autoscaling:
+        environment["RAY_CLOUD_INSTANCE_ID"] = node_id
+        if head:
+            environment["AUTOSCALER_UPDATE_INTERVAL_S"] = str(
+                settings["ray_autoscaler_update_interval_s"]
+            )
+            environment["RAY_enable_autoscaler_v2"] = "1" if settings["ray_autoscaler_v2"] else "0"
+    if head and monitoring:
+        # The head's dashboard embeds Grafana's panels and asks Prometheus for its charts.
+        environment |= {
+            "RAY_PROMETHEUS_HOST": monitoring["prometheus_url"],
+            "RAY_PROMETHEUS_NAME": "Prometheus",
+            "RAY_GRAFANA_HOST": monitoring["grafana_url"],
+            "RAY_GRAFANA_IFRAME_HOST": settings["ray_grafana_iframe_url"]
+            or monitoring["grafana_url"],
+            "RAY_GRAFANA_CLUSTER_FILTER": node.cluster,
+        }
+    if cluster.gcs_storage != "none":
+        environment["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(
+            settings["ray_gcs_reconnect_timeout_s"]
+        )
+    if head:
+        environment |= _storage_environment(cluster, settings, redis_ca_file)
+        environment["RAY_DASHBOARD_STARTUP_TIMEOUT_S"] = str(settings["ray_start_timeout"])
+    return environment | {
+        str(name): str(value) for name, value in settings["ray_environment"].items()
+    }
+
+
+def _storage_environment(
+    cluster: ClusterPlan, settings: Mapping[str, Any], redis_ca_file: str
+) -> dict[str, str]:
+    """Where the head's GCS keeps the cluster's state."""
+    if cluster.gcs_storage == "redis":
+        # rediss:// turns TLS on in Ray's GCS, which checks Redis's certificate against the CA.
+        scheme = "rediss://" if cluster.redis_tls else ""
+        return {
+            "RAY_REDIS_ADDRESS": scheme + cluster.redis_address,
+            "RAY_external_storage_namespace": cluster.namespace,
+            **({"RAY_REDIS_CA_CERT": redis_ca_file} if cluster.redis_tls else {}),
+        }
+    if cluster.gcs_storage == "rocksdb":
+        return {
+            "RAY_gcs_storage": "rocksdb",
+            "RAY_gcs_storage_path": str(settings["ray_gcs_rocksdb_path"]),
+        }
+    return {}

@@ -1,6 +1,6 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters that compute what a node's unit passes to `ray start` (module_utils/ray_start.py)."""
+"""Filters that compute what a node's unit runs (module_utils/ray_unit.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
-from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_start import start_args
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_unit import (
+    start_args,
+    unit_environment,
+)
 
 DOCUMENTATION = r"""
 name: ray_start_args
@@ -19,6 +22,11 @@ description:
     a worker's join its head's GCS.
   - The object store takes C(ray_object_store_memory) bytes, else that fraction of the host's
     memory, at most 95% of C(/dev/shm).
+  - The companion filter C(ray_unit_environment) gives the unit's environment (auth, TLS,
+    autoscaler, monitoring and GCS storage settings, then C(ray_environment)), from the
+    plan, the node and its settings, with the keywords C(node_id), C(client) (the cluster's
+    client environment), C(monitoring) (the cluster's entry of C(rayfleet_monitoring)) and
+    C(redis_ca_file).
 options:
   _input:
     description: The C(rayfleet_plan) fact.
@@ -71,6 +79,27 @@ def ray_start_args(
     )
 
 
+def ray_unit_environment(
+    plan: Mapping[str, Any],
+    node: str,
+    settings: Mapping[str, Any],
+    *,
+    node_id: str,
+    client: Mapping[str, str],
+    monitoring: Mapping[str, Any],
+    redis_ca_file: str,
+) -> dict[str, str]:
+    return unit_environment(
+        Plan.from_dict(plan),
+        node,
+        settings,
+        node_id=node_id,
+        client=client,
+        monitoring=monitoring,
+        redis_ca_file=redis_ca_file,
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"ray_start_args": ray_start_args}
+        return {"ray_start_args": ray_start_args, "ray_unit_environment": ray_unit_environment}

@@ -1,4 +1,4 @@
-"""What a node's unit passes to `ray start`: head and worker, sizes, optional flags."""
+"""What a node's unit runs: `ray start`'s arguments and the environment, head and worker."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 import yaml
 from plans import cluster, node
 
-from ansible_collections.rayfleet.cluster.plugins.filter.ray_start import ray_start_args
+from ansible_collections.rayfleet.cluster.plugins.filter.ray_unit import ray_start_args
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
-from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_start import (
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_unit import (
     object_store_bytes,
     start_args,
+    unit_environment,
 )
 
 GIB = 1024**3
@@ -122,3 +123,84 @@ def test_the_filter_reads_the_plan_fact(settings: dict[str, Any]) -> None:
         labels_file="/etc/ray/labels.yaml",
         autoscaling_config="/a.yaml",
     ) == args_of("cpu-1", settings)
+
+
+CLIENT = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": "/etc/ray/auth-token"}
+MONITORING = {"prometheus_url": "http://10.0.0.10:9090", "grafana_url": "http://10.0.0.10:3000"}
+
+
+def environment_of(
+    plan: Plan, name: str, settings: dict[str, Any], monitoring: dict[str, str] | None = None
+) -> dict[str, str]:
+    return unit_environment(
+        plan,
+        name,
+        settings,
+        node_id=f"{name}-7",
+        client=CLIENT,
+        monitoring=monitoring or {},
+        redis_ca_file="/etc/ray/redis-ca.crt",
+    )
+
+
+def with_cluster(**fields: Any) -> Plan:
+    return Plan(
+        clusters={"lab": cluster("head", gcs_address="10.0.0.10:6379", **fields)},
+        nodes=PLAN.nodes,
+    )
+
+
+def test_a_worker_of_an_autoscaling_cluster_reports_its_node_id(settings: dict[str, Any]) -> None:
+    assert environment_of(PLAN, "cpu-1", settings) == {
+        "RAY_NODE_TYPE_NAME": "cpu",
+        **CLIENT,
+        "RAY_CLOUD_INSTANCE_ID": "cpu-1-7",
+    }
+    # Without autoscaling, no id the autoscaler would look for.
+    assert "RAY_CLOUD_INSTANCE_ID" not in environment_of(with_cluster(), "cpu-1", settings)
+
+
+def test_the_head_runs_the_autoscaler_and_shows_the_clusters_grafana(
+    settings: dict[str, Any],
+) -> None:
+    given = {**settings, "ray_autoscaler_v2": False, "ray_autoscaler_update_interval_s": 5}
+    environment = environment_of(PLAN, "head", given, MONITORING)
+    assert environment["RAY_NODE_TYPE_NAME"] == "head"
+    assert environment["AUTOSCALER_UPDATE_INTERVAL_S"] == "5"
+    assert environment["RAY_enable_autoscaler_v2"] == "0"
+    assert environment["RAY_PROMETHEUS_HOST"] == "http://10.0.0.10:9090"
+    assert environment["RAY_GRAFANA_IFRAME_HOST"] == "http://10.0.0.10:3000"
+    assert environment["RAY_GRAFANA_CLUSTER_FILTER"] == "lab"
+    assert environment["RAY_DASHBOARD_STARTUP_TIMEOUT_S"] == str(settings["ray_start_timeout"])
+    # A worker's dashboard agent needs none of the head's settings.
+    worker = environment_of(PLAN, "cpu-1", given, MONITORING)
+    assert not {"RAY_PROMETHEUS_HOST", "AUTOSCALER_UPDATE_INTERVAL_S"} & set(worker)
+
+
+def test_a_head_reaches_redis_over_tls_with_its_namespace(settings: dict[str, Any]) -> None:
+    plan = with_cluster(
+        gcs_storage="redis", redis_address="10.0.0.30:6379", redis_tls=True, namespace="lab"
+    )
+    head = environment_of(plan, "head", settings)
+    assert head["RAY_REDIS_ADDRESS"] == "rediss://10.0.0.30:6379"
+    assert head["RAY_external_storage_namespace"] == "lab"
+    assert head["RAY_REDIS_CA_CERT"] == "/etc/ray/redis-ca.crt"
+    # Every node of a cluster with GCS storage waits for a restarted head.
+    worker = environment_of(plan, "cpu-1", settings)
+    assert "RAY_gcs_rpc_server_reconnect_timeout_s" in worker
+    assert "RAY_REDIS_ADDRESS" not in worker
+    plain = with_cluster(gcs_storage="redis", redis_address="10.0.0.30:6379", namespace="lab")
+    assert environment_of(plain, "head", settings)["RAY_REDIS_ADDRESS"] == "10.0.0.30:6379"
+    assert "RAY_REDIS_CA_CERT" not in environment_of(plain, "head", settings)
+
+
+def test_rocksdb_and_the_users_environment(settings: dict[str, Any]) -> None:
+    given = {**settings, "ray_environment": {"RAY_NODE_TYPE_NAME": "mine", "RAY_x": 1}}
+    head = environment_of(with_cluster(gcs_storage="rocksdb"), "head", given)
+    assert head["RAY_gcs_storage"] == "rocksdb"
+    assert head["RAY_gcs_storage_path"] == str(settings["ray_gcs_rocksdb_path"])
+    # The user's settings win, as strings.
+    assert (head["RAY_NODE_TYPE_NAME"], head["RAY_x"]) == ("mine", "1")
+    assert "RAY_gcs_rpc_server_reconnect_timeout_s" not in environment_of(
+        with_cluster(), "head", settings
+    )
