@@ -34,6 +34,7 @@ from typing import Any
 
 from figures import summary, write_figures
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import HEAD_GROUP, POOL_GROUP
 from rayfleet.auth import NODE_TOKEN_FILE, controller_token_file, shell_prefix
 from rayfleet.inventory import list_inventory
 from rayfleet.paths import node_python
@@ -55,7 +56,7 @@ class Lab:
         self.inventory = inventory
         listing = list_inventory(inventory)
         hostvars = listing["_meta"]["hostvars"]
-        self.head = listing["ray_head"]["hosts"][0]
+        self.head = listing[HEAD_GROUP]["hosts"][0]
         self.address = {name: vars_.get("ansible_host", name) for name, vars_ in hostvars.items()}
         head_vars = hostvars[self.head]
         self.gcs = f"{self.address[self.head]}:{head_vars.get('ray_gcs_port', 6379)}"
@@ -66,7 +67,7 @@ class Lab:
         self.idle_timeout_s = 60 * float(head_vars.get("ray_autoscaler_idle_timeout_minutes", 5))
         self.pool_types = {
             group: listing[group]["hosts"]
-            for group in listing.get("ray_pool", {}).get("children", [])
+            for group in listing.get(POOL_GROUP, {}).get("children", [])
         }
         self.hostvars = hostvars
         token_file = controller_token_file(inventory.resolve(), head_vars["ray_cluster_name"])

@@ -24,6 +24,7 @@ from typing import Any
 
 from figures import summary, write_figures
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import HEAD_GROUP
 from rayfleet.auth import NODE_TOKEN_FILE, shell_prefix
 from rayfleet.inventory import list_inventory
 from rayfleet.paths import node_python
@@ -39,7 +40,7 @@ SETTLE_S = 15
 def head_of(inventory: Path) -> tuple[str, str]:
     """The first head of the inventory and its GCS address."""
     listing = list_inventory(inventory)
-    head = listing["ray_head"]["hosts"][0]
+    head = listing[HEAD_GROUP]["hosts"][0]
     hostvars = listing["_meta"]["hostvars"][head]
     address = hostvars.get("ray_node_ip", hostvars.get("ansible_host", head))
     return head, f"{address}:{hostvars.get('ray_gcs_port', 6379)}"

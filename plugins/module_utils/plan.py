@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
@@ -35,8 +36,8 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     redis_address_of,
 )
 
-# Raised whenever a field changes meaning or goes away; a new field with a default is not
-# a new version.
+# Raised with any change of the records' fields: a plan is read by the code that wrote it,
+# and a fact cache or an older bundle on a head must not pass for this one.
 PLAN_VERSION = 1
 HEAD = "head"
 WORKER = "worker"
@@ -94,14 +95,18 @@ class Plan:
 
     def hosts(self) -> dict[str, list[str]]:
         """Each host that runs Ray, with the names of its nodes."""
-        hosts: dict[str, list[str]] = {}
-        for name in sorted(self.nodes):
-            hosts.setdefault(self.nodes[name].host, []).append(name)
-        return hosts
+        return {host: list(names) for host, names in self._by_host.items()}
 
     def nodes_on(self, host: str) -> list[NodePlan]:
         """The nodes a host runs, in name order."""
-        return [self.nodes[name] for name in self.hosts().get(host, [])]
+        return [self.nodes[name] for name in self._by_host.get(host, ())]
+
+    @cached_property
+    def _by_host(self) -> dict[str, tuple[str, ...]]:
+        hosts: dict[str, list[str]] = {}
+        for name in sorted(self.nodes):
+            hosts.setdefault(self.nodes[name].host, []).append(name)
+        return {host: tuple(names) for host, names in hosts.items()}
 
     def node_view(self) -> dict[str, dict[str, Any]]:
         """Each node's record with its cluster's: what the roles read as ``rayfleet_nodes``."""
@@ -125,15 +130,19 @@ class Plan:
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
         """The plan a validate step set, of this code's version only."""
         version = data.get("version")
-        if version != PLAN_VERSION:
-            raise ValueError(
-                f"the cluster plan is of version {version!r}, this rayfleet reads version "
-                f"{PLAN_VERSION}: run the validate play of the same rayfleet"
-            )
-        return cls(
-            clusters={name: ClusterPlan(**c) for name, c in data["clusters"].items()},
-            nodes={name: NodePlan(**node) for name, node in data["nodes"].items()},
+        problem = ValueError(
+            f"the cluster plan is of version {version!r}, this rayfleet reads version "
+            f"{PLAN_VERSION}: run the validate play of the same rayfleet"
         )
+        if version != PLAN_VERSION:
+            raise problem
+        try:
+            return cls(
+                clusters={name: ClusterPlan(**c) for name, c in data["clusters"].items()},
+                nodes={name: NodePlan(**node) for name, node in data["nodes"].items()},
+            )
+        except (KeyError, TypeError) as error:
+            raise problem from error
 
 
 def schema() -> dict[str, dict[str, str]]:

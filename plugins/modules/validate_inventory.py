@@ -68,21 +68,21 @@ ansible_facts:
             head: {description: The head's node., type: str}
             gcs_address: {description: The GCS's C(host:port)., type: str}
             dashboard_address: {description: The dashboard's C(host:port)., type: str}
-            gcs_storage: {description: C(none), C(redis) or C(rocksdb)., type: str}
+            gcs_storage: {description: 'C(none), C(redis) or C(rocksdb).', type: str}
             namespace: {description: The key prefix of the cluster's state in Redis., type: str}
             autoscaling: {description: The head runs the autoscaler., type: bool}
             auth_mode: {description: Ray's C(RAY_AUTH_MODE)., type: str}
             tls: {description: Ray's gRPC is TLS., type: bool}
             monitoring: {description: Prometheus scrapes the cluster., type: bool}
             temp_dir: {description: Ray's C(--temp-dir)., type: str}
-            redis_address: {description: The Redis the GCS keeps state in, or empty., type: str}
+            redis_address: {description: 'The Redis the GCS keeps state in, or empty.', type: str}
             external_redis:
               description: That Redis when it is outside the inventory (C(ray_redis_address)), else
                 empty.
               type: str
             redis_tls: {description: The GCS reaches Redis over TLS., type: bool}
             redis_ca_file: {description: The controller's copy of that Redis's CA., type: str}
-            redis_user: {description: The cluster's own Redis user, or empty., type: str}
+            redis_user: {description: "The cluster's own Redis user, or empty.", type: str}
         nodes:
           description: Each Ray node by name.
           type: dict

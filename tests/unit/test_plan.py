@@ -66,6 +66,11 @@ def test_a_plan_of_another_version_is_refused_with_the_fix() -> None:
         Plan.from_dict(facts)
     with pytest.raises(ValueError, match="version None"):
         Plan.from_dict({"clusters": {}, "nodes": {}})
+    # A field this code does not know is another version's too.
+    facts = PLAN.to_dict()
+    facts["nodes"]["cpu-1"]["zone"] = "a"
+    with pytest.raises(ValueError, match="run the validate play of the same rayfleet"):
+        Plan.from_dict(facts)
 
 
 def test_hosts_list_the_nodes_they_run() -> None:
@@ -106,7 +111,7 @@ def documented_plan(repo_root: Path) -> dict[str, Any]:
     raise AssertionError("validate_inventory has no RETURN")
 
 
-DOC_TYPES = {"str": "str", "bool": "bool", "int": "int"}
+DOC_TYPES = {"str": "str", "bool": "bool", "int": "int", "Mapping[str, Any] | None": "dict"}
 
 
 def test_the_modules_return_documents_every_field_with_its_type(repo_root: Path) -> None:
@@ -117,5 +122,7 @@ def test_the_modules_return_documents_every_field_with_its_type(repo_root: Path)
         docs = documented[key]["contains"]
         assert set(docs) == set(fields), record
         for name, annotation in fields.items():
-            expected = DOC_TYPES.get(annotation, "dict")
-            assert docs[name]["type"] == expected, f"{record}.{name}: {annotation}"
+            # A description with a comma in a flow mapping would split into stray keys.
+            assert set(docs[name]) == {"description", "type"}, f"{record}.{name}"
+            assert isinstance(docs[name]["description"], str), f"{record}.{name}"
+            assert docs[name]["type"] == DOC_TYPES[annotation], f"{record}.{name}: {annotation}"
