@@ -10,6 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
+    SECTION,
+    ProviderNode,
+    ProviderSection,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COLLECTIONS_PATH = REPO_ROOT / ".ansible" / "collections"
 
@@ -26,19 +32,21 @@ def repo_root() -> Path:
 def _write_autoscaling_config(tmp_path: Path, **extra: Any) -> Path:
     """Ray's autoscaling config of a head and two pool hosts, with ``extra`` provider settings."""
     path = tmp_path / "autoscaling.yaml"
-    section: dict[str, Any] = {
-        "state_dir": str(tmp_path / "state"),
-        "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
-        "socket": "/run/rayfleet/provisioner.sock",
-        "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
-        "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
-        "pool": [
-            {"name": "small-1", "node_type": "small", "ip": "10.0.0.21"},
-            {"name": "small-2", "node_type": "small", "ip": "10.0.0.22"},
-        ],
-        **extra,
-    }
-    path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": {"rayfleet": section}}))
+    section = ProviderSection(
+        state_dir=str(tmp_path / "state"),
+        ansible_config="/etc/rayfleet/autoscaler/ansible.cfg",
+        socket="/run/rayfleet/provisioner.sock",
+        inventory="/etc/rayfleet/autoscaler/inventory.yml",
+        head=ProviderNode("head", "head", "10.0.0.10"),
+        pool=(
+            ProviderNode("small-1", "small", "10.0.0.21"),
+            ProviderNode("small-2", "small", "10.0.0.22"),
+        ),
+        quarantine_base_s=60,
+        quarantine_max_s=3600,
+    ).to_dict()
+    provider = {SECTION: section | extra}
+    path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": provider}))
     return path
 
 

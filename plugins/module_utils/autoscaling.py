@@ -23,6 +23,13 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import (
     NodePlan,
     Plan,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
+    SECTION,
+    FenceKey,
+    MemberTargets,
+    ProviderNode,
+    ProviderSection,
+)
 
 # Ray's node type of the head: its group in the plan.
 HEAD_NODE_TYPE = HEAD
@@ -131,29 +138,29 @@ def autoscaling_config(plan: Plan, cluster: str, options: Mapping[str, Any]) -> 
             # create_node only records the launch and starts a thread: it returns at once.
             "foreground_node_launch": True,
             "worker_liveness_check": False,
-            "rayfleet": {
-                "state_dir": str(options["state_dir"]),
-                "ansible_config": str(options["ansible_config"]),
-                "socket": str(options["socket"]),
-                "inventory": str(options["inventory"]),
-                "quarantine_base_s": float(options["quarantine_base_s"]),
-                "quarantine_max_s": float(options["quarantine_max_s"]),
-                # Where the members' scrape targets go, when the cluster is monitored.
-                **({"prometheus": options["prometheus"]} if options.get("prometheus") else {}),
-                # The key that runs rayfleet-fence on the cluster's hosts, and their SSH ports.
-                **({"fence": options["fence"]} if options.get("fence") else {}),
-                "head": {"name": head, "node_type": HEAD_NODE_TYPE, "ip": nodes[head].address},
-                "static": [
-                    {"name": name, "node_type": node.group, "ip": node.address}
+            SECTION: ProviderSection(
+                state_dir=str(options["state_dir"]),
+                ansible_config=str(options["ansible_config"]),
+                socket=str(options["socket"]),
+                inventory=str(options["inventory"]),
+                head=ProviderNode(head, HEAD_NODE_TYPE, nodes[head].address),
+                static=tuple(
+                    ProviderNode(name, node.group, node.address)
                     for name, node in workers
                     if not node.pool
-                ],
-                "pool": [
-                    {"name": name, "node_type": node.group, "ip": node.address}
+                ),
+                pool=tuple(
+                    ProviderNode(name, node.group, node.address)
                     for name, node in workers
                     if node.pool
-                ],
-            },
+                ),
+                quarantine_base_s=float(options["quarantine_base_s"]),
+                quarantine_max_s=float(options["quarantine_max_s"]),
+                prometheus=MemberTargets(**options["prometheus"])
+                if options.get("prometheus")
+                else None,
+                fence=FenceKey(**options["fence"]) if options.get("fence") else None,
+            ).to_dict(),
         },
         **LEGACY_FIELDS,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from plans import cluster, node
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
@@ -19,6 +20,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling impor
     autoscaling_config,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
+    SECTION,
+    ProviderSection,
+)
 from rayfleet.autoscaler.settings import ProviderSettings
 
 PLAN = Plan(
@@ -100,6 +105,24 @@ def test_provider_lists_this_clusters_nodes_only(config: dict[str, Any]) -> None
         ("gpu-2", "10.0.0.22"),
     ]
     assert settings.quarantine.duration(2) == 120
+
+
+def test_the_provider_section_reads_back_from_yaml_as_written(config: dict[str, Any]) -> None:
+    section = config["provider"][SECTION]
+    written = yaml.safe_load(yaml.safe_dump(section))
+    assert ProviderSection.from_dict(written).to_dict() == section
+    # The members' scrape targets and the fence key are left out when unused.
+    assert not {"prometheus", "fence"} & set(section)
+    with_both = {
+        **OPTIONS,
+        "prometheus": {"dir": "/var/lib/rayfleet/prometheus", "targets": {"gpu-1": {}}},
+        "fence": {"key": "/etc/rayfleet/autoscaler/ssh/fence_ed25519", "hosts": {"head": 22}},
+    }
+    settings = ProviderSettings.from_provider_config(
+        autoscaling_config(PLAN, "lab", with_both)["provider"], "lab"
+    )
+    assert settings.prometheus_targets == {"gpu-1": {}}
+    assert settings.fence is not None and settings.fence.hosts == {"head": 22}
 
 
 def test_ray_v1_accepts_the_config(config: dict[str, Any]) -> None:

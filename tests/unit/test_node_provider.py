@@ -77,6 +77,7 @@ def provider_config(state_dir: Path) -> dict[str, Any]:
                 {"name": "big-1", "node_type": "big", "ip": "10.0.0.31"},
             ],
             "quarantine_base_s": 60,
+            "quarantine_max_s": 3600,
         },
     }
 

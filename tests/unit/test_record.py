@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,8 @@ from rayfleet.autoscaler.state import StateStore, Status
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "autoscaling.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "cluster_name": "lab",
-                "provider": {
-                    "rayfleet": {
-                        "state_dir": str(tmp_path / "state"),
-                        "ansible_config": "/etc/rayfleet/autoscaler/ansible.cfg",
-                        "socket": "/run/rayfleet/provisioner.sock",
-                        "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
-                        "head": {"name": "head", "node_type": "head", "ip": "10.0.0.10"},
-                        "pool": [{"name": "small-1", "node_type": "small", "ip": "10.0.0.21"}],
-                    }
-                },
-            }
-        )
-    )
-    return path
+def config(tmp_path: Path, write_autoscaling_config: Callable[..., Path]) -> Path:
+    return write_autoscaling_config(tmp_path)
 
 
 def record(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The ``rayfleet`` section of the autoscaling config's provider, as the head role renders it."""
+"""The provider's settings: the autoscaling config's ``rayfleet`` section, as the head role
+renders it (module_utils/provider_section.py, shared with the collection), read for use."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
+    SECTION,
+    ProviderSection,
+)
 from rayfleet.autoscaler.state import PoolHost, QuarantinePolicy
 
 
@@ -57,37 +62,26 @@ class ProviderSettings:
     def from_provider_config(
         cls, provider_config: Mapping[str, Any], cluster: str
     ) -> ProviderSettings:
-        section = provider_config["rayfleet"]
-        fixed = [
-            FixedNode(name=node["name"], node_type=node["node_type"], ip=node["ip"], is_head=False)
-            for node in section.get("static", [])
-        ]
-        prometheus = section.get("prometheus")
-        fence = section.get("fence")
-        head = section["head"]
-        fixed.insert(0, FixedNode(head["name"], head["node_type"], head["ip"], is_head=True))
+        section = ProviderSection.from_dict(provider_config[SECTION])
+        head = section.head
         return cls(
             cluster=cluster,
-            state_dir=Path(section["state_dir"]),
-            ansible_config=Path(section["ansible_config"]),
-            socket=Path(section["socket"]),
-            inventory=Path(section["inventory"]),
-            fixed=tuple(fixed),
-            pool=tuple(
-                PoolHost(name=host["name"], node_type=host["node_type"], ip=host["ip"])
-                for host in section["pool"]
+            state_dir=Path(section.state_dir),
+            ansible_config=Path(section.ansible_config),
+            socket=Path(section.socket),
+            inventory=Path(section.inventory),
+            fixed=(
+                FixedNode(head.name, head.node_type, head.ip, is_head=True),
+                *(
+                    FixedNode(node.name, node.node_type, node.ip, is_head=False)
+                    for node in section.static
+                ),
             ),
-            prometheus_dir=Path(prometheus["dir"]) if prometheus else None,
-            prometheus_targets=prometheus["targets"] if prometheus else {},
-            fence=(
-                FenceSettings(
-                    Path(fence["key"]), {name: int(port) for name, port in fence["hosts"].items()}
-                )
-                if fence
-                else None
-            ),
-            quarantine=QuarantinePolicy(
-                base_s=float(section.get("quarantine_base_s", QuarantinePolicy.base_s)),
-                maximum_s=float(section.get("quarantine_max_s", QuarantinePolicy.maximum_s)),
-            ),
+            pool=tuple(PoolHost(host.name, host.node_type, host.ip) for host in section.pool),
+            prometheus_dir=Path(section.prometheus.dir) if section.prometheus else None,
+            prometheus_targets=section.prometheus.targets if section.prometheus else {},
+            fence=FenceSettings(Path(section.fence.key), section.fence.hosts)
+            if section.fence
+            else None,
+            quarantine=QuarantinePolicy(section.quarantine_base_s, section.quarantine_max_s),
         )

@@ -69,8 +69,8 @@ class HostRecord:
 class QuarantinePolicy:
     """Backoff of a host whose launch failed: base * 2**(failures - 1), at most maximum."""
 
-    base_s: float = 60.0
-    maximum_s: float = 3600.0
+    base_s: float
+    maximum_s: float
 
     def duration(self, failures: int) -> float:
         return float(min(self.maximum_s, self.base_s * 2 ** max(0, failures - 1)))
