@@ -44,12 +44,14 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     HEAD_GROUP,
     MONITORING_GROUP,
     POOL_GROUP,
-    POOL_MEMBERS_GROUP,
     REDIS_GROUP,
     WORKERS_GROUP,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan, build_plan
-from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import play_groups
+from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import (
+    play_groups,
+    pool_member,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
 
 try:  # ansible-core 2.19 renders only strings it trusts as templates
@@ -388,7 +390,7 @@ def _with_pool(host: HostInput, task_vars: dict[str, Any], pool_groups: set[str]
         host,
         in_pool=host.name in groups.get(POOL_GROUP, []),
         pool_group=bool(set(host.worker_groups) & pool_groups),
-        member=changing or host.name in groups.get(POOL_MEMBERS_GROUP, []),
+        member=pool_member(host.name, groups, joining=changing),
     )
 
 

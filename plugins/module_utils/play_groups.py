@@ -8,9 +8,13 @@ them as its hosts, so no play has to end hosts it should not touch one by one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    POOL_GROUP,
+    POOL_MEMBERS_GROUP,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 
 # Heads and workers in their cluster now: ray.yml.
@@ -44,3 +48,17 @@ def play_groups(
         EXPORTER_HOSTS: sorted(set(monitoring["exporters"]) - spare),
         MONITORING_SERVERS: sorted(monitoring["servers"]),
     }
+
+
+def pool_member(host: str, groups: Mapping[str, Sequence[str]], *, joining: bool) -> bool:
+    """A pool host in the cluster: the members inventory lists it, or this run joins it."""
+    return joining or host in groups.get(POOL_MEMBERS_GROUP, ())
+
+
+def spare_pool_host(host: str, groups: Mapping[str, Sequence[str]], joining: bool = False) -> bool:
+    """A pool host out of the cluster, which may be off: only a join reaches it.
+
+    The validate play reads no facts of it (the test plugin of this name), and the plan
+    marks its node ``spare``, which puts the host in no play group but pool.yml's.
+    """
+    return host in groups.get(POOL_GROUP, ()) and not pool_member(host, groups, joining=joining)
