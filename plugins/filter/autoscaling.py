@@ -12,7 +12,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling impor
     autoscaler_inventory,
     autoscaling_config,
 )
-from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan, reading_the_plan
 
 DOCUMENTATION = r"""
 name: autoscaling_config
@@ -52,12 +52,6 @@ def connection_vars(
     }
 
 
-def autoscaling_config_filter(
-    plan: Mapping[str, Any], cluster: str, options: Mapping[str, Any]
-) -> dict[str, Any]:
-    return autoscaling_config(Plan.from_dict(plan), cluster, options)
-
-
 def autoscaler_inventory_filter(
     plan_facts: Mapping[str, Any],
     cluster: str,
@@ -74,6 +68,6 @@ def autoscaler_inventory_filter(
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., dict[str, Any]]]:
         return {
-            "autoscaling_config": autoscaling_config_filter,
+            "autoscaling_config": reading_the_plan(autoscaling_config),
             "autoscaler_inventory": autoscaler_inventory_filter,
         }

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import reading_the_plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_unit import (
     start_args,
     unit_environment,
@@ -59,47 +59,9 @@ options:
 """
 
 
-def ray_start_args(
-    plan: Mapping[str, Any],
-    node: str,
-    settings: Mapping[str, Any],
-    *,
-    memtotal_mb: int,
-    shm_bytes: int,
-    labels_file: str,
-    autoscaling_config: str,
-) -> list[str]:
-    return start_args(
-        Plan.from_dict(plan),
-        node,
-        settings,
-        memory=(int(memtotal_mb), int(shm_bytes)),
-        labels_file=labels_file,
-        autoscaling_config=autoscaling_config,
-    )
-
-
-def ray_unit_environment(
-    plan: Mapping[str, Any],
-    node: str,
-    settings: Mapping[str, Any],
-    *,
-    node_id: str,
-    client: Mapping[str, str],
-    monitoring: Mapping[str, Any],
-    redis_ca_file: str,
-) -> dict[str, str]:
-    return unit_environment(
-        Plan.from_dict(plan),
-        node,
-        settings,
-        node_id=node_id,
-        client=client,
-        monitoring=monitoring,
-        redis_ca_file=redis_ca_file,
-    )
-
-
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"ray_start_args": ray_start_args, "ray_unit_environment": ray_unit_environment}
+        return {
+            "ray_start_args": reading_the_plan(start_args),
+            "ray_unit_environment": reading_the_plan(unit_environment),
+        }

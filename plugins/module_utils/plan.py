@@ -16,10 +16,10 @@ No Ansible imports, so pytest imports it directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     join_address,
@@ -39,6 +39,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
 # Raised with any change of the records' fields: a plan is read by the code that wrote it,
 # and a fact cache or an older bundle on a head must not pass for this one.
 PLAN_VERSION = 1
+T = TypeVar("T")
 HEAD = "head"
 WORKER = "worker"
 
@@ -143,6 +144,15 @@ class Plan:
             )
         except (KeyError, TypeError) as error:
             raise problem from error
+
+
+def reading_the_plan(function: Callable[..., T]) -> Callable[..., T]:
+    """A function of the plan as a filter of the rayfleet_plan fact, which comes as data."""
+
+    def plan_filter(plan: Mapping[str, Any], *args: Any, **kwargs: Any) -> T:
+        return function(Plan.from_dict(plan), *args, **kwargs)
+
+    return plan_filter
 
 
 def schema() -> dict[str, dict[str, str]]:

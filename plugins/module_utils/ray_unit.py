@@ -44,16 +44,17 @@ def start_args(
     node_name: str,
     settings: Mapping[str, Any],
     *,
-    memory: tuple[int, int],
+    memtotal_mb: int,
+    shm_bytes: int,
     labels_file: str,
     autoscaling_config: str,
 ) -> list[str]:
     """`ray start`'s arguments for the node, but --block and Redis's credentials.
 
     The head's start the GCS, dashboard and client server (and the autoscaler, given its
-    config file); a worker's join the head's GCS. ``memory``: the host's memory in MiB and
-    /dev/shm's size in bytes, which size the object store; ``labels_file``: the node's
-    labels as YAML.
+    config file); a worker's join the head's GCS. ``memtotal_mb`` and ``shm_bytes``, the
+    host's memory and /dev/shm's size (0: unknown), size the object store; ``labels_file``:
+    the node's labels as YAML.
     """
     node = plan.nodes[node_name]
     cluster = plan.clusters[node.cluster]
@@ -80,7 +81,7 @@ def start_args(
         f"--runtime-env-agent-port={settings['ray_runtime_env_agent_port']}",
         f"--min-worker-port={settings['ray_min_worker_port']}",
         f"--max-worker-port={settings['ray_max_worker_port']}",
-        f"--object-store-memory={object_store_bytes(settings, *memory)}",
+        f"--object-store-memory={object_store_bytes(settings, int(memtotal_mb), int(shm_bytes))}",
         f"--object-spilling-directory={settings['ray_spill_dir']}",
         f"--temp-dir={settings['ray_temp_dir']}",
         f"--labels-file={labels_file}",

@@ -11,8 +11,8 @@ from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
 
 from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import (
+    FilterModule,
     autoscaler_inventory_filter,
-    autoscaling_config_filter,
     connection_vars,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
@@ -164,6 +164,7 @@ def test_the_provisioners_runs_see_whether_a_pool_host_is_fenced() -> None:
 
 def test_the_filters_read_the_plan_the_validate_step_sets() -> None:
     facts = PLAN.to_dict()
+    autoscaling_config_filter = FilterModule().filters()["autoscaling_config"]
     assert autoscaling_config_filter(facts, "lab", OPTIONS) == autoscaling_config(
         PLAN, "lab", OPTIONS
     )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from plans import cluster, node
 
-from ansible_collections.rayfleet.cluster.plugins.filter.ray_unit import ray_start_args
+from ansible_collections.rayfleet.cluster.plugins.filter.ray_unit import FilterModule
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_unit import (
     object_store_bytes,
@@ -39,7 +39,8 @@ def args_of(name: str, settings: dict[str, Any], memory: tuple[int, int] = (1638
         PLAN,
         name,
         settings,
-        memory=memory,
+        memtotal_mb=memory[0],
+        shm_bytes=memory[1],
         labels_file="/etc/ray/labels.yaml",
         autoscaling_config="/etc/rayfleet/autoscaler/autoscaling.yaml",
     )
@@ -69,7 +70,13 @@ def test_the_head_starts_the_gcs_dashboard_and_autoscaler(settings: dict[str, An
     assert not any(
         arg.startswith("--autoscaling-config")
         for arg in start_args(
-            static, "head", settings, memory=(1024, 0), labels_file="l", autoscaling_config="a"
+            static,
+            "head",
+            settings,
+            memtotal_mb=1024,
+            shm_bytes=0,
+            labels_file="l",
+            autoscaling_config="a",
         )
     )
 
@@ -114,6 +121,7 @@ def test_object_store_size(
 
 
 def test_the_filter_reads_the_plan_fact(settings: dict[str, Any]) -> None:
+    ray_start_args = FilterModule().filters()["ray_start_args"]
     assert ray_start_args(
         PLAN.to_dict(),
         "cpu-1",

@@ -4,12 +4,14 @@ renders it (module_utils/provider_section.py, shared with the collection), read 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
     SECTION,
+    FenceKey,
     ProviderSection,
 )
 from rayfleet.autoscaler.state import PoolHost, QuarantinePolicy
@@ -26,62 +28,69 @@ class FixedNode:
 
 
 @dataclass(frozen=True)
-class FenceSettings:
-    """The key that runs rayfleet-fence on the cluster's hosts, and each host's SSH port."""
-
-    key: Path
-    hosts: Mapping[str, int]
-
-
-@dataclass(frozen=True)
 class ProviderSettings:
-    cluster: str
-    # Holds the state, its lock, the members inventory and the playbook runs.
-    state_dir: Path
-    # The ansible.cfg of the provisioner's runs: collection path, SSH key, host keys.
-    ansible_config: Path
-    # The provisioner's Unix socket, where the provider asks for launches and terminations.
-    socket: Path
-    # The provider's inventory of the cluster (head and pool) and the members file.
-    inventory: Path
-    fixed: tuple[FixedNode, ...]
-    pool: tuple[PoolHost, ...]
-    quarantine: QuarantinePolicy
-    # Where the members' Prometheus targets go (None: the cluster is not monitored), and
-    # each pool host's target group per scrape job.
-    prometheus_dir: Path | None = None
-    prometheus_targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # None: no host of the cluster runs rayfleet's firewall.
-    fence: FenceSettings | None = None
+    """The provider's section read for use: paths as paths, the fixed nodes head first."""
 
-    @property
-    def members_file(self) -> Path:
-        return self.state_dir / "members.yml"
+    cluster: str
+    section: ProviderSection
 
     @classmethod
     def from_provider_config(
         cls, provider_config: Mapping[str, Any], cluster: str
     ) -> ProviderSettings:
-        section = ProviderSection.from_dict(provider_config[SECTION])
-        head = section.head
-        return cls(
-            cluster=cluster,
-            state_dir=Path(section.state_dir),
-            ansible_config=Path(section.ansible_config),
-            socket=Path(section.socket),
-            inventory=Path(section.inventory),
-            fixed=(
-                FixedNode(head.name, head.node_type, head.ip, is_head=True),
-                *(
-                    FixedNode(node.name, node.node_type, node.ip, is_head=False)
-                    for node in section.static
-                ),
+        return cls(cluster, ProviderSection.from_dict(provider_config[SECTION]))
+
+    @property
+    def state_dir(self) -> Path:
+        """Holds the state, its lock, the members inventory and the playbook runs."""
+        return Path(self.section.state_dir)
+
+    @property
+    def ansible_config(self) -> Path:
+        return Path(self.section.ansible_config)
+
+    @property
+    def socket(self) -> Path:
+        return Path(self.section.socket)
+
+    @property
+    def inventory(self) -> Path:
+        return Path(self.section.inventory)
+
+    @property
+    def members_file(self) -> Path:
+        return self.state_dir / "members.yml"
+
+    @cached_property
+    def fixed(self) -> tuple[FixedNode, ...]:
+        head = self.section.head
+        return (
+            FixedNode(head.name, head.node_type, head.ip, is_head=True),
+            *(
+                FixedNode(node.name, node.node_type, node.ip, is_head=False)
+                for node in self.section.static
             ),
-            pool=tuple(PoolHost(host.name, host.node_type, host.ip) for host in section.pool),
-            prometheus_dir=Path(section.prometheus.dir) if section.prometheus else None,
-            prometheus_targets=section.prometheus.targets if section.prometheus else {},
-            fence=FenceSettings(Path(section.fence.key), section.fence.hosts)
-            if section.fence
-            else None,
-            quarantine=QuarantinePolicy(section.quarantine_base_s, section.quarantine_max_s),
         )
+
+    @cached_property
+    def pool(self) -> tuple[PoolHost, ...]:
+        return tuple(PoolHost(host.name, host.node_type, host.ip) for host in self.section.pool)
+
+    @cached_property
+    def quarantine(self) -> QuarantinePolicy:
+        return QuarantinePolicy(self.section.quarantine_base_s, self.section.quarantine_max_s)
+
+    @property
+    def prometheus_dir(self) -> Path | None:
+        """Where the members' scrape targets go; None: the cluster is not monitored."""
+        return Path(self.section.prometheus.dir) if self.section.prometheus else None
+
+    @property
+    def prometheus_targets(self) -> Mapping[str, Mapping[str, Any]]:
+        """Each pool host's target group per scrape job."""
+        return self.section.prometheus.targets if self.section.prometheus else {}
+
+    @property
+    def fence(self) -> FenceKey | None:
+        """None: no host of the cluster runs rayfleet's firewall."""
+        return self.section.fence
