@@ -10,7 +10,7 @@ Plain data without imports beyond the standard library: the package imports this
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 SECTION = "rayfleet"
@@ -65,9 +65,9 @@ class ProviderSection:
     fence: FenceKey | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for YAML: lists, not tuples; no key for what is None."""
-        data = {key: value for key, value in asdict(self).items() if value is not None}
-        return data | {"pool": list(data["pool"]), "static": list(data["static"])}
+        """Plain data for YAML: dicts and lists; no key for what is None."""
+        data: dict[str, Any] = _plain(self)
+        return {key: value for key, value in data.items() if value is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProviderSection:
@@ -90,3 +90,18 @@ class ProviderSection:
             if fence
             else None,
         )
+
+
+def _plain(value: Any) -> Any:
+    """Records, mappings and sequences as plain dicts and lists, copied item by item.
+
+    Not dataclasses.asdict: it rebuilds each mapping as its own type, which ansible-core's
+    lazy containers (the filter's arguments) refuse.
+    """
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

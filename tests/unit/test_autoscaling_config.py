@@ -174,3 +174,35 @@ def test_the_filters_read_the_plan_the_validate_step_sets() -> None:
         "gpu-1",
         "gpu-2",
     ]
+
+
+class LazyDict(dict[str, Any]):
+    """Like ansible-core 2.19's lazy containers, which a filter's arguments are: no copy by type."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError("Direct construction of lazy containers is not supported.")
+
+
+def lazy(data: dict[str, Any]) -> LazyDict:
+    value = LazyDict()
+    dict.update(
+        value, {key: lazy(item) if isinstance(item, dict) else item for key, item in data.items()}
+    )
+    return value
+
+
+def test_the_filter_takes_ansibles_lazy_containers() -> None:
+    options = lazy(
+        {
+            **OPTIONS,
+            "prometheus": {
+                "dir": "/var/lib/rayfleet/prometheus",
+                "targets": {"gpu-1": {"ray": {}}},
+            },
+            "fence": {"key": "/etc/rayfleet/autoscaler/ssh/fence_ed25519", "hosts": {"head": 22}},
+        }
+    )
+    section = autoscaling_config(PLAN, "lab", options)["provider"][SECTION]
+    assert type(section["prometheus"]["targets"]["gpu-1"]) is dict
+    assert section["fence"]["hosts"] == {"head": 22}
