@@ -17,7 +17,7 @@ No Ansible imports, so pytest imports it directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     namespace_of,
     redis_address_of,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import plain
 
 # Raised with any change of the records' fields: a plan is read by the code that wrote it,
 # and a fact cache or an older bundle on a head must not pass for this one.
@@ -113,7 +114,7 @@ class Plan:
         """Each node's record with its cluster's: what the roles read as ``rayfleet_nodes``."""
         view = {}
         for name, node in self.nodes.items():
-            record = {**asdict(self.clusters[node.cluster]), **asdict(node)}
+            record = {**plain(self.clusters[node.cluster]), **plain(node)}
             if node.vars is None:
                 del record["vars"]
             view[name] = record
@@ -122,8 +123,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,
-            "clusters": {name: asdict(cluster) for name, cluster in self.clusters.items()},
-            "nodes": {name: asdict(node) for name, node in self.nodes.items()},
+            "clusters": {name: plain(cluster) for name, cluster in self.clusters.items()},
+            "nodes": {name: plain(node) for name, node in self.nodes.items()},
             "hosts": self.hosts(),
         }
 

@@ -4,14 +4,16 @@
 
 The ray role writes it on an autoscaling head (module_utils/autoscaling.py); rayfleet's node
 provider and provisioner read it back (rayfleet.autoscaler.settings) through ``from_dict``.
-Plain data without imports beyond the standard library: the package imports this module.
+Plain data: the package imports this module too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import plain
 
 SECTION = "rayfleet"
 
@@ -66,7 +68,7 @@ class ProviderSection:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for YAML: dicts and lists; no key for what is None."""
-        data: dict[str, Any] = _plain(self)
+        data: dict[str, Any] = plain(self)
         return {key: value for key, value in data.items() if value is not None}
 
     @classmethod
@@ -90,18 +92,3 @@ class ProviderSection:
             if fence
             else None,
         )
-
-
-def _plain(value: Any) -> Any:
-    """Records, mappings and sequences as plain dicts and lists, copied item by item.
-
-    Not dataclasses.asdict: it rebuilds each mapping as its own type, which ansible-core's
-    lazy containers (the filter's arguments) refuse.
-    """
-    if is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
