@@ -1,4 +1,5 @@
-"""Cluster plans for unit tests: records with every field, defaults where a test does not care."""
+"""Cluster plans for unit tests: records with every field, defaults where a test does not care;
+and containers like ansible-core's, which a filter and the validate action get."""
 
 from __future__ import annotations
 
@@ -29,3 +30,20 @@ def node(host: str, cluster: str, kind: str, group: str, address: str, **fields:
     return NodePlan(
         host, cluster, kind, group, address, metrics_port=8090, agent_port=52365, **fields
     )
+
+
+class LazyDict(dict[str, Any]):
+    """Like ansible-core 2.19's lazy and tagged containers: no copy by type (dataclasses.asdict)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError("Direct construction of lazy containers is not supported.")
+
+
+def lazy(data: dict[str, Any]) -> LazyDict:
+    """``data`` in LazyDicts, nested ones too."""
+    value = LazyDict()
+    dict.update(
+        value, {key: lazy(item) if isinstance(item, dict) else item for key, item in data.items()}
+    )
+    return value

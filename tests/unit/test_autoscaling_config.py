@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
-from plans import cluster, node
+from plans import cluster, lazy, node
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
 
@@ -174,22 +174,6 @@ def test_the_filters_read_the_plan_the_validate_step_sets() -> None:
         "gpu-1",
         "gpu-2",
     ]
-
-
-class LazyDict(dict[str, Any]):
-    """Like ansible-core 2.19's lazy containers, which a filter's arguments are: no copy by type."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if args or kwargs:
-            raise TypeError("Direct construction of lazy containers is not supported.")
-
-
-def lazy(data: dict[str, Any]) -> LazyDict:
-    value = LazyDict()
-    dict.update(
-        value, {key: lazy(item) if isinstance(item, dict) else item for key, item in data.items()}
-    )
-    return value
 
 
 def test_the_filter_takes_ansibles_lazy_containers() -> None:

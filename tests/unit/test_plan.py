@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from plans import lazy
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import (
     PLAN_VERSION,
@@ -129,18 +130,8 @@ def test_the_modules_return_documents_every_field_with_its_type(repo_root: Path)
             assert docs[name]["type"] == DOC_TYPES[annotation], f"{record}.{name}: {annotation}"
 
 
-class RefusesCopyByType(dict[str, Any]):
-    """Like ansible-core 2.19's containers, which dataclasses.asdict cannot copy by type."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if args or kwargs:
-            raise TypeError("Direct construction of lazy containers is not supported.")
-
-
 def test_facts_are_plain_data_whatever_containers_the_settings_came_in() -> None:
-    resources = RefusesCopyByType()
-    dict.update(resources, {"small": 1})
-    node = replace(PLAN.nodes["pool-1"], vars={"ray_resources": resources})
+    node = replace(PLAN.nodes["pool-1"], vars=lazy({"ray_resources": {"small": 1}}))
     plan = replace(PLAN, nodes={**PLAN.nodes, "pool-1": node})
     for facts in (plan.to_dict()["nodes"]["pool-1"], plan.node_view()["pool-1"]):
         assert facts["vars"] == {"ray_resources": {"small": 1}}
