@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from ansible_collections.rayfleet.cluster.plugins.action.validate_inventory import (
+    ROLES_WITH_RAY_VARS,
+    role_argument_spec,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
     SECTION,
     ProviderNode,
@@ -27,6 +31,15 @@ if str(COLLECTIONS_PATH) not in sys.path:
 def repo_root() -> Path:
     """The root of the checkout: the rayfleet.cluster collection and the rayfleet package."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def ray_role_options() -> dict[str, dict[str, Any]]:
+    """Every option of the roles that take a node's ray_* settings, as validation reads them."""
+    options: dict[str, dict[str, Any]] = {}
+    for role in ROLES_WITH_RAY_VARS:
+        options.update(role_argument_spec(role))
+    return options
 
 
 def _write_autoscaling_config(tmp_path: Path, **extra: Any) -> Path:

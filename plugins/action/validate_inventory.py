@@ -65,7 +65,7 @@ except ImportError:  # earlier releases render every string
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 # Set on the hosts of the inventory the head's provisioner runs its playbooks with.
 PROVISIONER_VAR = "_ray_in_provisioner"
-ROLES_WITH_RAY_VARS = ("ray",)
+ROLES_WITH_RAY_VARS = ("ray", "ray_autoscaler")
 
 
 def role_argument_spec(role: str) -> dict[str, Any]:

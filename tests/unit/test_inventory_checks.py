@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_PORTS,
@@ -27,13 +25,9 @@ HEAD_ADDRESS = "10.0.0.10"
 
 
 @pytest.fixture(scope="module")
-def defaults(repo_root: Path) -> Defaults:
-    """The ray role's real defaults: each option of its argument spec to its ``default``."""
-    spec_file = repo_root / "roles" / "ray" / "meta" / "argument_specs.yml"
-    options: dict[str, dict[str, Any]] = yaml.safe_load(spec_file.read_text())["argument_specs"][
-        "main"
-    ]["options"]
-    return {name: option.get("default") for name, option in options.items()}
+def defaults(ray_role_options: dict[str, dict[str, Any]]) -> Defaults:
+    """The ray roles' real defaults: each option of their argument specs to its ``default``."""
+    return {name: option.get("default") for name, option in ray_role_options.items()}
 
 
 def head(name: str = "head", *, address: str = HEAD_ADDRESS, **user_vars: Any) -> HostInput:
@@ -260,9 +254,8 @@ def test_negative_min_workers(defaults: Defaults) -> None:
 # --- numbers ----------------------------------------------------------------------------------
 
 
-def test_every_number_the_role_takes_has_a_rule(repo_root: Path) -> None:
-    spec_file = repo_root / "roles" / "ray" / "meta" / "argument_specs.yml"
-    options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"]
+def test_every_number_the_roles_take_has_a_rule(ray_role_options: dict[str, Any]) -> None:
+    options = ray_role_options
     numbers = {name for name, option in options.items() if option.get("type") in ("int", "float")}
     ruled = {
         *LEAST_VALUES,

@@ -46,7 +46,7 @@ def test_the_head_runs_an_ansible_core_the_collection_supports(repo_root: Path) 
     head = {
         requirement.name: requirement.specifier
         for requirement in map(
-            Requirement, _yaml(repo_root, "roles/ray/vars/main.yml")["_ray_autoscaler_requirements"]
+            Requirement, _yaml(repo_root, "roles/ray/vars/main.yml")["_ray_provider_requirements"]
         )
     }
     (pinned,) = (spec.version for spec in head["ansible-core"] if spec.operator == "==")
