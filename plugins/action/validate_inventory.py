@@ -44,6 +44,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     HEAD_GROUP,
     MONITORING_GROUP,
     POOL_GROUP,
+    PROVISIONER_VAR,
     REDIS_GROUP,
     WORKERS_GROUP,
 )
@@ -63,8 +64,6 @@ except ImportError:  # earlier releases render every string
 
 
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
-# Set on the hosts of the inventory the head's provisioner runs its playbooks with.
-PROVISIONER_VAR = "_ray_in_provisioner"
 ROLES_WITH_RAY_VARS = ("ray", "ray_autoscaler")
 
 
@@ -106,19 +105,20 @@ class ActionModule(ActionBase):
         problems += inventory_problems
         for warning in warnings:
             self._display.warning(warning)
-        if problems:
-            return self._failed(result, problems)
-        plan = build_plan(hosts, defaults, redis_hosts)
         monitoring_group = sorted(groups.get(MONITORING_GROUP, []))
-        problems = [Problem(*problem) for problem in monitoring_problems(plan, monitoring_group)]
         managed = sorted(
             {*(host.name for host in hosts), *groups.get(REDIS_GROUP, []), *monitoring_group}
         )
         for name in managed:
             networks = self._templated(task_vars["hostvars"][name], "firewall_admin_networks")
             problems += admin_network_problems(name, [] if networks is None else networks)
+        # What follows places every listener by the plan, which only a sound inventory makes.
         if problems:
-            return self._failed(result, problems)
+            return self._failed(result, problems, later=True)
+        plan = build_plan(hosts, defaults, redis_hosts)
+        problems = [Problem(*problem) for problem in monitoring_problems(plan, monitoring_group)]
+        if problems:
+            return self._failed(result, problems, later=True)
         monitoring = self._monitoring(task_vars, hosts, monitoring_group, plan)
         ports = {
             name: self._listener_ports(
@@ -241,11 +241,16 @@ class ActionModule(ActionBase):
             others["proxy_prometheus_port"] = ports["proxy_prometheus"]
         return listener_problems(name, ray_ports, others, worker_ports)
 
-    def _failed(self, result: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    def _failed(
+        self, result: dict[str, Any], problems: list[Problem], *, later: bool = False
+    ) -> dict[str, Any]:
         result["failed"] = True
         result["problems"] = [str(problem) for problem in problems]
-        result["msg"] = "The inventory has {} problem(s); nothing was changed:\n{}".format(
-            len(problems), "\n".join(result["problems"])
+        result["msg"] = "The inventory has {} problem(s); nothing was changed:\n{}{}".format(
+            len(problems),
+            "\n".join(result["problems"]),
+            # The layout's checks need a sound inventory: say that more may come.
+            "\n(The listeners of every host are checked once these are fixed.)" if later else "",
         )
         return result
 
@@ -376,6 +381,13 @@ class ActionModule(ActionBase):
             },
             address=_address(name, hostvars, user_vars.get("ray_node_ip")),
             memtotal_mb=facts.get("memtotal_mb"),
+            host_addresses=tuple(
+                str(address)
+                for address in [
+                    *facts.get("all_ipv4_addresses", []),
+                    *facts.get("all_ipv6_addresses", []),
+                ]
+            ),
         )
         return host, problems
 

@@ -11,7 +11,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling impor
     CONNECTION_VARS,
     autoscaler_inventory,
     autoscaling_config,
+    cluster_nodes,
+    fence_key,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import plain
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan, reading_the_plan
 
 DOCUMENTATION = r"""
@@ -20,6 +23,11 @@ short_description: Ray's autoscaling config for a cluster of the rayfleet plan
 description:
   - Node types from the worker groups (pool types with their resources and bounds, static
     groups pinned to their hosts) and rayfleet's node provider with its settings.
+  - The companion filter C(autoscaler_inventory) gives the provisioner's inventory (the head and
+    the pool hosts, with their connection settings), and C(autoscaler_fence) the provider's
+    C(fence) setting, from the plan, the cluster, C(rayfleet_firewall), C(hostvars) and the
+    keyword C(key) (the fence key's path on the head) - empty when the cluster has no pool or
+    rayfleet's firewall guards none of its hosts.
 options:
   _input:
     description: The C(rayfleet_plan) fact.
@@ -65,9 +73,25 @@ def autoscaler_inventory_filter(
     return autoscaler_inventory(plan, cluster, connections, overrides["head"], overrides["pool"])
 
 
+def autoscaler_fence_filter(
+    plan_facts: Mapping[str, Any],
+    cluster: str,
+    firewall: Mapping[str, Mapping[str, Any]],
+    hostvars: Mapping[str, Any],
+    key: str,
+) -> dict[str, Any]:
+    """The provider section's C(fence): the fence key and the hosts it opens, else empty."""
+    plan = Plan.from_dict(plan_facts)
+    hosts = {node.host for node in cluster_nodes(plan, cluster).values()}
+    ports = {host: int(hostvars[host].get("ansible_port", 22)) for host in hosts}
+    fence = fence_key(plan, cluster, firewall, ports, key)
+    return plain(fence) if fence else {}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., dict[str, Any]]]:
         return {
             "autoscaling_config": reading_the_plan(autoscaling_config),
             "autoscaler_inventory": autoscaler_inventory_filter,
+            "autoscaler_fence": autoscaler_fence_filter,
         }

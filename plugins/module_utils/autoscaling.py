@@ -14,6 +14,7 @@ from typing import Any
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     HEAD_GROUP,
     POOL_GROUP,
+    PROVISIONER_VAR,
     REDIS_GROUP,
     WORKERS_GROUP,
 )
@@ -66,6 +67,24 @@ def cluster_nodes(plan: Plan, cluster: str) -> dict[str, NodePlan]:
     return {
         name: plan.nodes[name] for name in sorted(plan.nodes) if plan.nodes[name].cluster == cluster
     }
+
+
+def fence_key(
+    plan: Plan,
+    cluster: str,
+    firewall: Mapping[str, Mapping[str, Any]],
+    ssh_ports: Mapping[str, int],
+    key: str,
+) -> FenceKey | None:
+    """The hosts of a cluster whose firewall the provisioner opens to the pool hosts it joins
+    (those rayfleet's firewall guards), each with its SSH port; none without a pool."""
+    nodes = cluster_nodes(plan, cluster).values()
+    if not any(node.pool for node in nodes):
+        return None
+    guarded = sorted({node.host for node in nodes if firewall.get(node.host, {}).get("enabled")})
+    if not guarded:
+        return None
+    return FenceKey(key=key, hosts={host: int(ssh_ports.get(host, 22)) for host in guarded})
 
 
 def node_type_resources(settings: Mapping[str, Any]) -> dict[str, int]:
@@ -176,7 +195,8 @@ def autoscaler_inventory(
     """The inventory of the provider's runs on the head: the head itself and the pool.
 
     ``connections`` holds each pool host's CONNECTION_VARS; ``head_vars`` and ``pool_vars``
-    are added to the head's and every pool host's own ray_* settings.
+    are added to the head's and every pool host's own ray_* settings, and every host is
+    marked as the provisioner's (PROVISIONER_VAR).
     """
     nodes = cluster_nodes(plan, cluster)
     head = plan.clusters[cluster].head
@@ -191,12 +211,15 @@ def autoscaler_inventory(
                 },
                 **(node.vars or {}),
                 **pool_vars,
+                PROVISIONER_VAR: True,
             }
             node_types.setdefault(node.group, {"hosts": {}})["hosts"][name] = host_vars
     return {
         "all": {
             "children": {
-                HEAD_GROUP: {"hosts": {head: {**(nodes[head].vars or {}), **head_vars}}},
+                HEAD_GROUP: {
+                    "hosts": {head: {**(nodes[head].vars or {}), **head_vars, PROVISIONER_VAR: True}}
+                },
                 WORKERS_GROUP: {"children": node_types},
                 POOL_GROUP: {"children": {group: {} for group in node_types}},
                 # validate.yml's plays name it; the head's Redis is in ray_redis_address.

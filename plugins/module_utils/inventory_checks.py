@@ -98,6 +98,8 @@ class HostInput:
     user_vars: Mapping[str, Any]
     address: str
     memtotal_mb: int | None = None
+    # Every address on the host's interfaces, from its facts; empty when they were not gathered.
+    host_addresses: tuple[str, ...] = ()
     # In the ray_pool group, and whether through a node type (a child group of ray_pool).
     in_pool: bool = False
     pool_group: bool = False
@@ -224,7 +226,42 @@ def _check_address(host: HostInput) -> list[Problem]:
                 "set ray_node_ip to the host's address on the cluster network",
             )
         ]
-    return []
+    return [
+        Problem(
+            host.name,
+            variable,
+            f"{address} is not an address of this host (it has {', '.join(host.host_addresses)}): "
+            "Ray's servers and the dashboard would fail to bind it",
+            f"set {variable} to one of the host's own addresses on the cluster network",
+        )
+        for variable, address in _bound_addresses(host)
+        if host.host_addresses and not _same_address_in(address, host.host_addresses)
+    ]
+
+
+def _bound_addresses(host: HostInput) -> list[tuple[str, str]]:
+    """The addresses the node binds that the user chose: its own, and the head's dashboard's."""
+    chosen = [("ray_node_ip", host.address)] if "ray_node_ip" in host.user_vars else []
+    dashboard = str(host.user_vars.get("ray_dashboard_host", ""))
+    if host.is_head and dashboard and dashboard not in UNSPECIFIED_ADDRESSES:
+        chosen.append(("ray_dashboard_host", dashboard))
+    return chosen
+
+
+def _same_address_in(address: str, addresses: tuple[str, ...]) -> bool:
+    """Whether an address is the host's, however either is written (IPv6 forms); a name or a
+    loopback address passes (the facts list neither)."""
+    wanted = _parsed(address)
+    if wanted is None or wanted.is_loopback:
+        return True
+    return any(_parsed(other) == wanted for other in addresses)
+
+
+def _parsed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
 
 
 def _check_membership(host: HostInput) -> list[Problem]:

@@ -33,3 +33,7 @@ CLUSTER_LABEL = "ray_io_cluster"
 # On an autoscaling head: the autoscaler writes its members' targets here, and the head's
 # Prometheus (prometheus role) reads them.
 MEMBER_TARGETS_DIR = "/var/lib/rayfleet/prometheus"
+# Set on every host of the inventory the head's provisioner runs its playbooks with: the
+# ray role then leaves the keys alone and validation leaves other listeners to the
+# controller's runs.
+PROVISIONER_VAR = "_ray_in_provisioner"

@@ -12,6 +12,7 @@ from ray.autoscaler.v2.instance_manager.config import AutoscalingConfig
 
 from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import (
     FilterModule,
+    autoscaler_fence_filter,
     autoscaler_inventory_filter,
     connection_vars,
 )
@@ -145,12 +146,16 @@ def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
         {"ray_wheelhouse_dir": "/var/cache/rayfleet/wheelhouse"},
     )
     groups = inventory["all"]["children"]
-    assert groups["ray_head"]["hosts"] == {"head": {"ansible_connection": "local"}}
+    # Every host is marked as the provisioner's: the ray role leaves the keys alone there.
+    assert groups["ray_head"]["hosts"] == {
+        "head": {"ansible_connection": "local", "_ray_in_provisioner": True}
+    }
     assert groups["ray_pool"]["children"] == {"gpu_pool": {}}
     gpu_1 = groups["ray_workers"]["children"]["gpu_pool"]["hosts"]["gpu-1"]
     assert gpu_1["ansible_host"] == "192.0.2.21"
     assert gpu_1["ray_num_gpus"] == 1
     assert gpu_1["ray_wheelhouse_dir"] == "/var/cache/rayfleet/wheelhouse"
+    assert gpu_1["_ray_in_provisioner"] is True
     # Static workers are not the provider's to run playbooks on.
     assert "cpu" not in groups["ray_workers"]["children"]
 
@@ -160,6 +165,26 @@ def test_the_provisioners_runs_see_whether_a_pool_host_is_fenced() -> None:
     assert connection_vars(hostvars, ["small-1"], "root") == {
         "small-1": {"ansible_user": "root", "ansible_port": 2222, "firewall_enabled": False}
     }
+
+
+FENCE_KEY = "/etc/rayfleet/autoscaler/ssh/fence_ed25519"
+# rayfleet's firewall guards every host of the plan but cpu-2.
+FIREWALL = {name: {"enabled": name != "cpu-2"} for name in PLAN.nodes}
+SSH_PORTS = {name: {"ansible_port": 2222} if name == "gpu-1" else {} for name in PLAN.nodes}
+
+
+def test_the_fence_opens_the_guarded_hosts_of_the_cluster_on_their_ssh_ports() -> None:
+    fence = autoscaler_fence_filter(PLAN.to_dict(), "lab", FIREWALL, SSH_PORTS, key=FENCE_KEY)
+    assert fence == {
+        "key": FENCE_KEY,
+        "hosts": {"head": 22, "cpu-1": 22, "gpu-1": 2222, "gpu-2": 22},
+    }
+
+
+def test_no_fence_without_a_pool_or_without_a_guarded_host() -> None:
+    assert autoscaler_fence_filter(PLAN.to_dict(), "other", FIREWALL, SSH_PORTS, FENCE_KEY) == {}
+    unguarded = {name: {"enabled": False} for name in PLAN.nodes}
+    assert autoscaler_fence_filter(PLAN.to_dict(), "lab", unguarded, SSH_PORTS, FENCE_KEY) == {}
 
 
 def test_the_filters_read_the_plan_the_validate_step_sets() -> None:

@@ -799,6 +799,42 @@ def test_a_dashboard_on_every_interface_needs_its_own_setting(
     assert problems_of(allowed, defaults) == []
 
 
+ON_THE_HOST = ("10.0.0.10", "192.168.7.3", "fd00::10")
+
+
+def test_a_node_address_the_host_does_not_have_is_refused(defaults: Defaults) -> None:
+    chosen = replace(head(address="10.0.0.99", ray_node_ip="10.0.0.99"), host_addresses=ON_THE_HOST)
+    problem = only(problems_of([chosen], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_node_ip")
+    assert "10.0.0.99 is not an address of this host" in problem.message
+    assert "192.168.7.3" in problem.message
+
+
+def test_a_dashboard_address_the_head_does_not_have_is_refused(defaults: Defaults) -> None:
+    chosen = replace(head(ray_dashboard_host="10.9.9.9"), host_addresses=ON_THE_HOST)
+    problem = only(problems_of([chosen], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_dashboard_host")
+
+
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        {"address": "192.168.7.3", "ray_node_ip": "192.168.7.3"},
+        {"address": "fd00:0:0:0::10", "ray_node_ip": "fd00:0:0:0::10"},
+        {"ray_dashboard_host": "127.0.0.1"},
+        {"ray_dashboard_host": "head.example.com"},
+    ],
+    ids=["second-interface", "ipv6-written-long", "loopback", "name"],
+)
+def test_the_hosts_own_addresses_pass(defaults: Defaults, chosen: dict[str, str]) -> None:
+    host = replace(head(**chosen), host_addresses=ON_THE_HOST)
+    assert problems_of([host], defaults) == []
+
+
+def test_without_facts_the_address_is_not_judged(defaults: Defaults) -> None:
+    assert problems_of([head(address="10.0.0.99", ray_node_ip="10.0.0.99")], defaults) == []
+
+
 def test_a_host_whose_address_is_a_name_is_refused(defaults: Defaults) -> None:
     problem = only(problems_of([head(address="head.example.com")], defaults))
     assert (problem.host, problem.variable) == ("head", "ray_node_ip")

@@ -25,7 +25,8 @@ Inventory = dict[str, Any]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO_ROOT / ".venv" / "bin" / "ansible-playbook"
 RAY_PIN = yaml.safe_load((REPO_ROOT / "roles/ray/defaults/main.yml").read_text())["ray_version"]
-HEAD_IP = "192.0.2.10"
+# On the loopback: the test hosts are this machine, and a node address must be one of its own.
+HEAD_IP = "127.0.2.10"
 
 
 def good_inventory() -> Inventory:
@@ -363,6 +364,12 @@ BAD_CASES = {
         "redis-1",
         "redis_port",
     ),
+    "node address the host does not have": BadCase(
+        _set(f"{CPU_1}.ray_node_ip", "198.51.100.7"),
+        "cpu-1",
+        "ray_node_ip",
+        ("198.51.100.7 is not an address of this host",),
+    ),
     "problem outside --limit": BadCase(
         _set(f"{HEAD_1}.ray_gcs_port", 70000),
         "head-1",
@@ -387,6 +394,26 @@ def test_bad_inventory_fails_naming_host_variable_and_fix(
     for text in case.also:
         assert text in run.output
     assert "nothing was changed" in run.output
+
+
+def test_every_problem_of_the_inventory_comes_in_one_run(repo_root: Path, tmp_path: Path) -> None:
+    inventory = good_inventory()
+    _all(
+        _set(f"{CPU_1}.ray_num_cpus", -2),
+        _set(f"{GPU_1}.ray_num_cpus", "lots"),
+        _set(f"{HEAD_1}.firewall_admin_networks", ["10.0.0.0/33"]),
+        _set(f"{HEAD_1}.ray_tls_renew_days", 825),
+    )(inventory)
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml")
+    assert run.returncode != 0, run.output
+    assert "The inventory has 4 problem(s)" in run.output, run.output
+    for host, variable in [
+        ("cpu-1", "ray_num_cpus"),
+        ("gpu-1", "ray_num_cpus"),
+        ("head-1", "firewall_admin_networks"),
+        ("head-1", "ray_tls_renew_days"),
+    ]:
+        assert re.search(rf"^\s*{host}: {variable}: .*Fix: ", run.output, re.MULTILINE), variable
 
 
 def test_site_stops_before_the_ray_role(repo_root: Path, tmp_path: Path) -> None:
