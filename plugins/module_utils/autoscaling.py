@@ -200,6 +200,7 @@ def autoscaler_inventory(
     """
     nodes = cluster_nodes(plan, cluster)
     head = plan.clusters[cluster].head
+    head_host_vars = {**(nodes[head].vars or {}), **head_vars, PROVISIONER_VAR: True}
     node_types: dict[str, dict[str, Any]] = {}
     for name, node in nodes.items():
         if node.type == WORKER and node.pool:
@@ -217,9 +218,7 @@ def autoscaler_inventory(
     return {
         "all": {
             "children": {
-                HEAD_GROUP: {
-                    "hosts": {head: {**(nodes[head].vars or {}), **head_vars, PROVISIONER_VAR: True}}
-                },
+                HEAD_GROUP: {"hosts": {head: head_host_vars}},
                 WORKERS_GROUP: {"children": node_types},
                 POOL_GROUP: {"children": {group: {} for group in node_types}},
                 # validate.yml's plays name it; the head's Redis is in ray_redis_address.
