@@ -1,0 +1,125 @@
+"""A simulated NVML with nvidia-ml-py's names, for unit tests of the GPU logic: no GPU here.
+
+Constants are nvidia-ml-py's own values (a test checks them against the real module).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+NVML_ERROR_NOT_SUPPORTED = 3
+NVML_ERROR_NO_PERMISSION = 4
+NVML_ERROR_NOT_FOUND = 6
+NVML_ERROR_DRIVER_NOT_LOADED = 9
+NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_DEVICE_MIG_ENABLE = 1
+NVML_FEATURE_ENABLED = 1
+GIB = 1024**3
+
+
+class NVMLError(Exception):
+    def __init__(self, value: int) -> None:
+        super().__init__(f"NVML error {value}")
+        self.value = value
+
+
+@dataclass
+class FakeMig:
+    uuid: str
+    name: str
+    memory: int
+
+
+@dataclass
+class FakeGpu:
+    uuid: str
+    name: str = "NVIDIA H100 80GB HBM3"
+    memory: int = 80 * GIB
+    bus_id: str = "00000000:18:00.0"
+    # MIG slots: None where no MIG device is made.
+    mig: list[FakeMig | None] | None = None
+    ecc: int | None = 1
+
+
+@dataclass
+class FakeNvml:
+    """An NVML binding over ``gpus``; ``init_error`` makes nvmlInit fail with that code."""
+
+    gpus: list[FakeGpu] = field(default_factory=list)
+    driver: str = "580.159.04"
+    cuda: int = 13000
+    init_error: int | None = None
+    sessions: int = 0
+
+    NVMLError = NVMLError
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("NVML_"):
+            return globals()[name]
+        raise AttributeError(name)
+
+    def nvmlInit(self) -> None:
+        if self.init_error is not None:
+            raise NVMLError(self.init_error)
+        self.sessions += 1
+
+    def nvmlShutdown(self) -> None:
+        self.sessions -= 1
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.driver
+
+    def nvmlSystemGetCudaDriverVersion_v2(self) -> int:
+        return self.cuda
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
+        return self.gpus[index]
+
+    def nvmlDeviceGetName(self, handle: FakeGpu | FakeMig) -> bytes:
+        # Older nvidia-ml-py releases return bytes: the logic takes both.
+        return handle.name.encode()
+
+    def nvmlDeviceGetUUID(self, handle: FakeGpu | FakeMig) -> str:
+        return handle.uuid
+
+    def nvmlDeviceGetMemoryInfo(self, handle: FakeGpu | FakeMig) -> SimpleNamespace:
+        return SimpleNamespace(total=handle.memory, used=0, free=handle.memory)
+
+    def nvmlDeviceGetPciInfo(self, handle: FakeGpu) -> SimpleNamespace:
+        return SimpleNamespace(busId=handle.bus_id.encode())
+
+    def nvmlDeviceGetMigMode(self, handle: FakeGpu) -> list[int]:
+        if handle.mig is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return [NVML_DEVICE_MIG_ENABLE, NVML_DEVICE_MIG_ENABLE]
+
+    def nvmlDeviceGetEccMode(self, handle: FakeGpu) -> list[int]:
+        if handle.ecc is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return [handle.ecc, handle.ecc]
+
+    def nvmlDeviceGetMaxMigDeviceCount(self, handle: FakeGpu) -> int:
+        return len(handle.mig or [])
+
+    def nvmlDeviceGetMigDeviceHandleByIndex(self, handle: FakeGpu, index: int) -> FakeMig:
+        device = (handle.mig or [])[index]
+        if device is None:
+            raise NVMLError(NVML_ERROR_NOT_FOUND)
+        return device
+
+
+def gpu_uuid(index: int) -> str:
+    return f"GPU-{index:08x}-0000-0000-0000-000000000000"
+
+
+def eight_h100s(**changes: Any) -> FakeNvml:
+    """An 8-GPU H100 host; ``changes`` to the host (driver, cuda, init_error)."""
+    gpus = [
+        FakeGpu(gpu_uuid(index), bus_id=f"00000000:{0x18 + index:02X}:00.0") for index in range(8)
+    ]
+    return FakeNvml(gpus=gpus, **changes)
