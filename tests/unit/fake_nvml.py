@@ -13,7 +13,13 @@ NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
+NVML_ERROR_TIMEOUT = 10
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
+NVML_ERROR_GPU_IS_LOST = 15
+NVML_TEMPERATURE_GPU = 0
+NVML_VOLATILE_ECC = 0
+NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
+NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
 NVML_DEVICE_MIG_ENABLE = 1
 NVML_FEATURE_ENABLED = 1
 GIB = 1024**3
@@ -41,6 +47,15 @@ class FakeGpu:
     # MIG slots: None where no MIG device is made.
     mig: list[FakeMig | None] | None = None
     ecc: int | None = 1
+    # Readings: utilization (%), memory used, temperature, power (mW), ECC counts, clock
+    # event reasons; a lost GPU (fell off the bus) fails every reading.
+    utilization: int = 0
+    memory_used: int = 0
+    temperature: int = 35
+    power_mw: int | None = 70_000
+    ecc_errors: tuple[int, int] = (0, 0)
+    clock_reasons: int = 0
+    lost: bool = False
 
 
 @dataclass
@@ -88,7 +103,34 @@ class FakeNvml:
         return handle.uuid
 
     def nvmlDeviceGetMemoryInfo(self, handle: FakeGpu | FakeMig) -> SimpleNamespace:
-        return SimpleNamespace(total=handle.memory, used=0, free=handle.memory)
+        used = self._answering(handle).memory_used if isinstance(handle, FakeGpu) else 0
+        return SimpleNamespace(total=handle.memory, used=used, free=handle.memory - used)
+
+    def nvmlDeviceGetUtilizationRates(self, handle: FakeGpu) -> SimpleNamespace:
+        return SimpleNamespace(gpu=self._answering(handle).utilization, memory=0)
+
+    def nvmlDeviceGetTemperature(self, handle: FakeGpu, sensor: int) -> int:
+        assert sensor == NVML_TEMPERATURE_GPU
+        return self._answering(handle).temperature
+
+    def nvmlDeviceGetPowerUsage(self, handle: FakeGpu) -> int:
+        if self._answering(handle).power_mw is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return handle.power_mw or 0
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: FakeGpu, kind: int, counter: int) -> int:
+        assert counter == NVML_VOLATILE_ECC
+        if self._answering(handle).ecc is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return handle.ecc_errors[kind]
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: FakeGpu) -> int:
+        return self._answering(handle).clock_reasons
+
+    def _answering(self, handle: FakeGpu) -> FakeGpu:
+        if handle.lost:
+            raise NVMLError(NVML_ERROR_GPU_IS_LOST)
+        return handle
 
     def nvmlDeviceGetPciInfo(self, handle: FakeGpu) -> SimpleNamespace:
         return SimpleNamespace(busId=handle.bus_id.encode())
