@@ -44,7 +44,8 @@ EXAMPLES = r"""
 - name: Read the GPUs with the venv's nvidia-ml-py
   rayfleet.cluster.gpu_facts:
   vars:
-    ansible_python_interpreter: /opt/ray/2.60.0/bin/python
+    # Ray's venv on a node of the ray role.
+    ansible_python_interpreter: "{{ ray_install_dir }}/{{ ray_version }}/bin/python"
 
 - name: Count them
   ansible.builtin.debug:
