@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+SIMULATED_NVML := .cache/simulated-nvml/libnvidia-ml.so.1
 
 .PHONY: lab lab-down test lint unit mutate molecule dist host-deps venv clean
 
@@ -50,8 +51,15 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/ansible-lint --profile production
 
-unit: venv
+unit: venv $(SIMULATED_NVML)
 	$(BIN)/pytest --numprocesses=auto tests/unit
+
+# rayfleet's simulated NVML (no GPU behind it): the GPU tests load it as the driver's library.
+$(SIMULATED_NVML): src/rayfleet/lab/data/simulated_nvml.c
+	@command -v cc >/dev/null || (apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null)
+	mkdir -p $(@D)
+	cc -shared -fPIC -O2 -Wall -Wextra -Werror -Wl,-soname,libnvidia-ml.so.1 -o $@ $<
 
 # Named breakages of the provider, validation and alert rules that the unit tests must catch.
 mutate: venv

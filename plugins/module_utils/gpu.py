@@ -49,6 +49,8 @@ class Gpu:
     mig_devices: tuple[MigDevice, ...]
     # None where the GPU has no ECC (most consumer cards).
     ecc_enabled: bool | None
+    # Fell off the bus: NVML lists it but cannot read it (GPU_IS_LOST); nothing else is known.
+    lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def read_host_gpus(nvml: Any) -> HostGpus:
     """Every GPU of the host, with its MIG devices, through the NVML binding ``nvml``."""
     with _session(nvml):
         gpus = tuple(
-            _read_gpu(nvml, index, nvml.nvmlDeviceGetHandleByIndex(index))
+            _read_gpu_or_lost(nvml, index, nvml.nvmlDeviceGetHandleByIndex(index))
             for index in range(nvml.nvmlDeviceGetCount())
         )
         return HostGpus(
@@ -119,6 +121,19 @@ def _why_unavailable(nvml: Any, error: Any) -> str:
     if value == nvml.NVML_ERROR_NO_PERMISSION:
         return "NVML refused this user access to the GPUs"
     return f"NVML failed to start: {error}"
+
+
+def _read_gpu_or_lost(nvml: Any, index: int, handle: Any) -> Gpu:
+    try:
+        return _read_gpu(nvml, index, handle)
+    except nvml.NVMLError as error:
+        if getattr(error, "value", None) != nvml.NVML_ERROR_GPU_IS_LOST:
+            raise
+    try:
+        uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+    except nvml.NVMLError:
+        uuid = ""
+    return Gpu(index, uuid, "", "", 0, "", False, (), None, lost=True)
 
 
 def _read_gpu(nvml: Any, index: int, handle: Any) -> Gpu:

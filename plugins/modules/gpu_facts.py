@@ -128,6 +128,11 @@ ansible_facts:
             ecc_enabled:
               description: Whether ECC is on; null where the GPU has none.
               type: bool
+            lost:
+              description:
+                - The GPU fell off the bus - NVML lists it but cannot read it; only C(index) and,
+                  where NVML still gives it, C(uuid) are known.
+              type: bool
 """
 
 import platform

@@ -56,6 +56,14 @@ def test_mig_devices_of_a_gpu_come_with_uuid_profile_and_memory() -> None:
     assert gpu.accelerator_type == "A100"
 
 
+def test_a_gpu_that_fell_off_the_bus_is_listed_as_lost() -> None:
+    nvml = eight_h100s()
+    nvml.gpus[6].lost = True
+    gpus = read_host_gpus(nvml).gpus
+    assert [gpu.lost for gpu in gpus] == [False] * 6 + [True, False]
+    assert (gpus[6].uuid, gpus[6].memory_bytes) == (gpu_uuid(6), 0)
+
+
 def test_a_gpu_without_ecc_says_so() -> None:
     nvml = FakeNvml(gpus=[FakeGpu(gpu_uuid(0), name="NVIDIA GeForce RTX 4090", ecc=None)])
     gpu = read_host_gpus(nvml).gpus[0]
@@ -157,4 +165,5 @@ def test_the_modules_facts_are_plain_data() -> None:
         "mig_enabled": False,
         "mig_devices": [],
         "ecc_enabled": True,
+        "lost": False,
     }
