@@ -40,7 +40,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
     result = promtool("check", "rules", str(render_rules(tmp_path)))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 def test_every_alert_fires_as_its_unit_test_expects(tmp_path: Path) -> None:
@@ -55,6 +55,7 @@ def test_every_alert_fires_as_its_unit_test_expects(tmp_path: Path) -> None:
     [
         ({"prometheus_alert_disk_free_ratio": 0.01}, "DiskAlmostFull"),
         ({"prometheus_alert_gcs_event_loop_lag_ms": 10000}, "RayGcsUnhealthy"),
+        ({"prometheus_alert_gpu_temperature_celsius": 95}, "GpuOverheating"),
     ],
 )
 def test_thresholds_move_the_alerts(tmp_path: Path, override: dict[str, float], alert: str) -> None:

@@ -93,6 +93,14 @@ def test_a_gpu_that_fell_off_the_bus_reports_down_and_the_others_carry_on() -> N
     assert value(text, "up", uuid=gpu_uuid(4)) == 1
 
 
+def test_an_owned_gpu_nvml_no_longer_lists_reports_down() -> None:
+    nvml = eight_h100s()
+    del nvml.gpus[7]
+    text = scrape(nvml, {gpu_uuid(7): "gpu-1/3", gpu_uuid(0): "gpu-1/0"})
+    assert value(text, "up", uuid=gpu_uuid(7), ray_node="gpu-1/3") == 0
+    assert value(text, "up", uuid=gpu_uuid(0), ray_node="gpu-1/0") == 1
+
+
 def test_readings_a_board_lacks_are_left_out() -> None:
     text = scrape(FakeNvml(gpus=[FakeGpu(gpu_uuid(0), power_mw=None, ecc=None)]))
     assert "rayfleet_gpu_power_watts{" not in text

@@ -74,7 +74,8 @@ def text(value: str | bytes) -> str:
 
 
 def read_samples(nvml: Any, owners: Mapping[str, str], xids: XidCounts) -> list[Sample]:
-    """One reading of every GPU of the host; a GPU NVML cannot read gives up=0 alone."""
+    """One reading of every GPU of the host; a GPU NVML cannot read gives up=0 alone, and so
+    does one its Ray node owns that NVML no longer lists (it fell off the bus entirely)."""
     samples: list[Sample] = []
     for index in range(nvml.nvmlDeviceGetCount()):
         labels = {"gpu": str(index), "uuid": "", "ray_node": ""}
@@ -85,6 +86,12 @@ def read_samples(nvml: Any, owners: Mapping[str, str], xids: XidCounts) -> list[
             samples += _gpu_samples(nvml, handle, labels, xids)
         except nvml.NVMLError:
             samples.append(Sample("up", labels, 0))
+    listed = {sample.labels["uuid"] for sample in samples}
+    samples += [
+        Sample("up", {"gpu": "", "uuid": uuid, "ray_node": node}, 0)
+        for uuid, node in sorted(owners.items())
+        if uuid not in listed
+    ]
     return samples
 
 
