@@ -73,7 +73,7 @@ dist: venv
 	$(BIN)/ansible-galaxy collection build --output-path .cache/dist .
 
 # Every scenario, one after another; each one's log in .cache/molecule-logs/.
-molecule: host-deps venv dist
+molecule: host-deps venv dist $(SIMULATED_NVML)
 	$(BIN)/python tests/scenarios.py
 
 clean:

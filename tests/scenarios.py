@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = REPO_ROOT / ".cache" / "molecule-logs"
-SCENARIOS = ("gcs_ft", "default", "autoscaler", "monitoring")
+SCENARIOS = ("gcs_ft", "default", "autoscaler", "monitoring", "gpu")
 FAILED_TAIL_LINES = 200
 # molecule test's sequence up to the verify.
 CONVERGE_STEPS = ("destroy", "syntax", "converge", "idempotence")

@@ -25,8 +25,9 @@ description:
   - The companion filter C(ray_unit_environment) gives the unit's environment (auth, TLS,
     autoscaler, monitoring and GCS storage settings, then C(ray_environment)), from the
     plan, the node and its settings, with the keywords C(node_id), C(client) (the cluster's
-    client environment), C(monitoring) (the cluster's entry of C(rayfleet_monitoring)) and
-    C(redis_ca_file).
+    client environment), C(monitoring) (the cluster's entry of C(rayfleet_monitoring)),
+    C(redis_ca_file) and C(gpu_devices) (the UUIDs of the GPUs the node runs on, its
+    C(CUDA_VISIBLE_DEVICES)).
 options:
   _input:
     description: The C(rayfleet_plan) fact.

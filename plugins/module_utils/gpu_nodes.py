@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gpu import version_tuple
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import Problem
 
@@ -48,8 +50,9 @@ def usable_devices(facts: Mapping[str, Any], *, mig: bool) -> list[Mapping[str, 
 
 def gpu_problems(host: str, settings: Mapping[str, Any], facts: Mapping[str, Any]) -> list[Problem]:
     """What stops a host of a GPU group, or a host asked for GPUs, from running its nodes."""
-    asked = settings.get("ray_num_gpus")
-    if not settings.get("ray_gpu"):
+    # An --extra-vars value comes as a string.
+    asked = None if settings.get("ray_num_gpus") is None else int(settings["ray_num_gpus"])
+    if not boolean(settings.get("ray_gpu") or False):
         if asked and not facts.get("gpus"):
             return [
                 Problem(
@@ -73,7 +76,7 @@ def gpu_problems(host: str, settings: Mapping[str, Any], facts: Mapping[str, Any
             )
         ]
     problems = _driver_problems(host, settings, facts)
-    mig = bool(settings.get("ray_gpu_mig"))
+    mig = boolean(settings.get("ray_gpu_mig") or False)
     devices = usable_devices(facts, mig=mig)
     lost = [str(gpu["index"]) for gpu in facts.get("gpus", []) if gpu.get("lost")]
     kind = "MIG device(s)" if mig else "GPU(s)"
@@ -91,7 +94,7 @@ def gpu_problems(host: str, settings: Mapping[str, Any], facts: Mapping[str, Any
             )
         )
         return problems
-    per_node = settings.get("ray_gpus_per_node") or len(devices)
+    per_node = int(settings.get("ray_gpus_per_node") or len(devices))
     if len(devices) % per_node:
         problems.append(
             Problem(
@@ -143,7 +146,7 @@ def split_gpus(
     Call it on a host gpu_problems passed: the devices split evenly.
     """
     devices: Sequence[Mapping[str, Any]] = usable_devices(
-        facts, mig=bool(settings.get("ray_gpu_mig"))
+        facts, mig=boolean(settings.get("ray_gpu_mig") or False)
     )
     per_node = settings.get("ray_gpus_per_node") or len(devices)
     count = len(devices) // per_node

@@ -20,6 +20,7 @@ from typing import Any
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     namespace_problem,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gpu import version_tuple
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     HEAD_GROUP,
     POOL_GROUP,
@@ -189,6 +190,7 @@ def check_inventory(
         problems += _check_group_bounds(host, settings)
         problems += _check_least_values(host, settings)
         problems += _check_pairs(host, settings)
+        problems += _check_gpu_settings(host, settings)
     clusters = clusters_of(hosts, defaults)
     for name, cluster in sorted(clusters.items()):
         problems += _check_cluster(name, cluster, defaults)
@@ -514,6 +516,24 @@ def _check_pairs(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
             )
         )
     return problems
+
+
+def _check_gpu_settings(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    """What the GPU checks compare the host's driver with must be a driver version."""
+    minimum = str(settings["ray_gpu_min_driver_version"] or "")
+    try:
+        if minimum:
+            version_tuple(minimum)
+    except ValueError:
+        return [
+            Problem(
+                host.name,
+                "ray_gpu_min_driver_version",
+                f"{minimum!r} is not an NVIDIA driver version",
+                'write one as nvidia-smi shows it, such as "535.104.05", or "" for no minimum',
+            )
+        ]
+    return []
 
 
 def _whole_quantity(quantity: Any) -> bool:

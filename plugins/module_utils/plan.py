@@ -39,7 +39,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import
 
 # Raised with any change of the records' fields: a plan is read by the code that wrote it,
 # and a fact cache or an older bundle on a head must not pass for this one.
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 T = TypeVar("T")
 HEAD = "head"
 WORKER = "worker"
@@ -81,6 +81,11 @@ class NodePlan:
     address: str
     metrics_port: int
     agent_port: int
+    # Ray's venv on the host (ray_install_dir/ray_version): its Python runs rayfleet's
+    # modules and tools there (nvidia-ml-py, redis).
+    venv: str = ""
+    # A host of a GPU group (ray_gpu): rayfleet reads, checks and watches its GPUs.
+    gpu: bool = False
     # A pool host (a node type the autoscaler adds and removes), and one out of the cluster now.
     pool: bool = False
     spare: bool = False
@@ -191,6 +196,8 @@ def build_plan(
                 address=host.address,
                 metrics_port=settings["ray_metrics_export_port"],
                 agent_port=settings["ray_dashboard_agent_listen_port"],
+                venv=f"{settings['ray_install_dir']}/{settings['ray_version']}",
+                gpu=bool(settings["ray_gpu"]),
                 pool=host.pool_group,
                 spare=host.pool_group and not host.member,
                 vars=_public(host.user_vars) if carries_vars else None,

@@ -10,7 +10,7 @@ the ray role reads them through the filters ray_start_args and ray_unit_environm
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, ClusterPlan, Plan
@@ -105,8 +105,12 @@ def unit_environment(
     client: Mapping[str, str],
     monitoring: Mapping[str, Any],
     redis_ca_file: str,
+    gpu_devices: Sequence[str] = (),
 ) -> dict[str, str]:
     """The environment of the node's unit; the user's ray_environment has the last word.
+
+    ``gpu_devices``: the UUIDs of the GPUs (or MIG devices) the node runs on, which Ray
+    then counts and hands out to tasks by UUID.
 
     ``client``: what every Ray process and CLI of the cluster needs (auth, TLS);
     ``node_id``: the id the autoscaler knows the node by; ``monitoring``: the cluster's
@@ -117,6 +121,8 @@ def unit_environment(
     cluster = plan.clusters[node.cluster]
     head = node.type == HEAD
     environment = {"RAY_NODE_TYPE_NAME": node.group, **client}
+    if gpu_devices:
+        environment["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_devices)
     if cluster.autoscaling:
         environment["RAY_CLOUD_INSTANCE_ID"] = node_id
         if head:

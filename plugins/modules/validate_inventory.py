@@ -94,6 +94,12 @@ ansible_facts:
             address: {description: The address it serves on., type: str}
             metrics_port: {description: Where it exports Ray's metrics., type: int}
             agent_port: {description: Its dashboard agent's HTTP port., type: int}
+            venv:
+              description: Ray's venv on the host, whose Python runs rayfleet's modules there.
+              type: str
+            gpu:
+              description: A GPU host (ray_gpu) - rayfleet reads, checks and watches its GPUs.
+              type: bool
             pool: {description: A pool host the autoscaler adds and removes., type: bool}
             spare: {description: A pool host out of the cluster now., type: bool}
             vars:

@@ -134,3 +134,11 @@ def test_mig_asked_on_a_host_without_mig_devices_is_refused() -> None:
     [(variable, message)] = problems(eight_h100s(), ray_gpu_mig=True)
     assert variable == "ray_gpu_mig"
     assert "no usable MIG device(s)" in message
+
+
+def test_settings_given_as_extra_vars_strings_are_read_as_their_types() -> None:
+    assert problems(eight_h100s(), ray_gpu="true", ray_num_gpus="16") == [
+        ("ray_num_gpus", "asks for 16 GPU(s) per node; each node of this host has 8 GPU(s)")
+    ]
+    no_gpu = FakeNvml(init_error=fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    assert gpu_problems("cpu-1", {"ray_gpu": "false"}, facts_of(no_gpu)) == []

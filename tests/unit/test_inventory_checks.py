@@ -931,3 +931,9 @@ def test_a_cluster_name_ray_cannot_label_nodes_with_is_refused(
     hosts = [head(ray_cluster_name=name), worker("cpu-1", ray_cluster_name=name)]
     problem = only(problems_of(hosts, defaults))
     assert (problem.host, problem.variable) == ("head", "ray_cluster_name")
+
+
+def test_a_minimum_driver_that_is_no_version_is_refused(defaults: Defaults) -> None:
+    problem = only(problems_of([head(ray_gpu_min_driver_version="latest")], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_gpu_min_driver_version")
+    assert problems_of([head(ray_gpu_min_driver_version="")], defaults) == []

@@ -1,0 +1,59 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters that judge a GPU host's GPUs and pick the devices its Ray node runs on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.gpu_nodes import (
+    gpu_problems,
+    usable_devices,
+)
+
+DOCUMENTATION = r"""
+name: gpu_problems
+short_description: What stops a GPU host, or a host asked for GPUs, from running its Ray node
+description:
+  - From the host's C(rayfleet_gpus) fact (module M(rayfleet.cluster.gpu_facts)) and its
+    C(ray_*) settings, one line per problem, naming the host, the variable and the fix - a
+    C(ray_gpu) host without a usable GPU (no driver, all GPUs lost), a driver older than
+    C(ray_gpu_min_driver_version), more GPUs asked (C(ray_num_gpus)) than the host has, MIG
+    devices asked for (C(ray_gpu_mig)) where there are none, a host without GPUs asked for some.
+  - The companion filter C(gpu_devices) gives the UUIDs of the devices the node runs on (its
+    C(CUDA_VISIBLE_DEVICES)) - the GPUs that answer, or their MIG devices with C(ray_gpu_mig).
+options:
+  _input:
+    description: The host's C(rayfleet_gpus) fact.
+    type: dict
+    required: true
+  host:
+    description: The host's inventory name.
+    type: str
+    required: true
+  settings:
+    description: The host's C(ray_*) settings by name.
+    type: dict
+    required: true
+"""
+
+
+def gpu_problems_filter(
+    facts: Mapping[str, Any], host: str, settings: Mapping[str, Any]
+) -> list[str]:
+    return [str(problem) for problem in gpu_problems(host, settings, facts)]
+
+
+def gpu_devices(facts: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    return [
+        str(device["uuid"])
+        for device in usable_devices(facts, mig=boolean(settings.get("ray_gpu_mig") or False))
+    ]
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Callable[..., list[str]]]:
+        return {"gpu_problems": gpu_problems_filter, "gpu_devices": gpu_devices}
