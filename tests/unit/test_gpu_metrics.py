@@ -5,31 +5,18 @@ Against a simulated NVML (fake_nvml): no GPU here. promtool checks the file's fo
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 from fake_nvml import GIB, FakeGpu, FakeNvml, eight_h100s, gpu_uuid
+from role_files import load_role_file
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "node_exporter"
 PROMTOOL = Path(sys.executable).parent / "promtool"
 
 
-def load_exporter() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rayfleet_gpu_metrics", ROLE / "files" / "rayfleet_gpu_metrics.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-metrics = load_exporter()
+metrics = load_role_file("node_exporter", "rayfleet_gpu_metrics")
 
 
 def scrape(nvml: FakeNvml, owners: dict[str, str] | None = None) -> str:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+from role_files import load_role_file
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import FENCE_COMMAND
 
 FIREWALL_ROLE = Path(__file__).resolve().parents[2] / "roles" / "firewall"
 
 
-def load_fence() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rayfleet_fence", FIREWALL_ROLE / "files" / "rayfleet_fence.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fence = load_fence()
+fence = load_role_file("firewall", "rayfleet_fence")
 
 
 def test_over_ssh_the_forced_command_reads_what_the_client_asked() -> None:
