@@ -37,6 +37,7 @@ NODE_PROVIDER_TESTS = ("tests/unit/test_node_provider.py", "tests/unit/test_pool
 VALIDATION_TESTS = ("tests/unit/test_inventory_checks.py",)
 ALERT_TESTS = ("tests/unit/test_alert_rules.py",)
 ALERTS = "roles/prometheus/templates/rayfleet-alerts.yml.j2"
+GPU_TESTS = ("tests/unit/test_gpu_facts.py", "tests/unit/test_gpu_nodes.py")
 
 MUTATIONS = (
     # The provider's state transitions.
@@ -131,6 +132,35 @@ MUTATIONS = (
         '["ray_auth_mode"] != "disabled"',
         '["ray_auth_mode"] != "off"',
         VALIDATION_TESTS,
+    ),
+    # GPU hosts.
+    Mutation(
+        "a lost GPU counts as usable",
+        "plugins/module_utils/gpu_nodes.py",
+        '    gpus = [gpu for gpu in facts.get("gpus", []) if not gpu.get("lost")]\n',
+        '    gpus = list(facts.get("gpus", []))\n',
+        GPU_TESTS,
+    ),
+    Mutation(
+        "any driver is new enough",
+        "plugins/module_utils/gpu_nodes.py",
+        'version_tuple(facts["driver_version"]) >= version_tuple(minimum)',
+        'version_tuple(facts["driver_version"]) >= (0,)',
+        GPU_TESTS,
+    ),
+    Mutation(
+        "a GPU in MIG mode is used whole",
+        "plugins/module_utils/gpu_nodes.py",
+        '        return [gpu for gpu in gpus if not gpu["mig_enabled"]]\n',
+        "        return gpus\n",
+        GPU_TESTS,
+    ),
+    Mutation(
+        "no alert for uncorrectable ECC errors",
+        ALERTS,
+        'rayfleet_gpu_ecc_errors_total{job="node", type="uncorrected"} > 0',
+        'rayfleet_gpu_ecc_errors_total{job="node", type="uncorrected"} > 1000',
+        ALERT_TESTS,
     ),
     # rayfleet's own Redis clients.
     Mutation(
