@@ -24,7 +24,9 @@ description:
     C(ray_gpu_min_driver_version), more GPUs asked (C(ray_num_gpus)) than the host has, MIG
     devices asked for (C(ray_gpu_mig)) where there are none, a host without GPUs asked for some.
   - The companion filter C(gpu_devices) gives the UUIDs of the devices the node runs on (its
-    C(CUDA_VISIBLE_DEVICES)) - the GPUs that answer, or their MIG devices with C(ray_gpu_mig).
+    C(CUDA_VISIBLE_DEVICES)) - the GPUs that answer, or their MIG devices with C(ray_gpu_mig);
+    C(gpu_owners) maps every GPU's UUID (MIG mode or not) to the Ray node given, for
+    rayfleet-gpu-metrics' labels.
 options:
   _input:
     description: The host's C(rayfleet_gpus) fact.
@@ -54,6 +56,14 @@ def gpu_devices(facts: Mapping[str, Any], settings: Mapping[str, Any]) -> list[s
     ]
 
 
+def gpu_owners(facts: Mapping[str, Any], node: str) -> dict[str, str]:
+    return {str(gpu["uuid"]): node for gpu in facts.get("gpus", []) if gpu["uuid"]}
+
+
 class FilterModule:
-    def filters(self) -> dict[str, Callable[..., list[str]]]:
-        return {"gpu_problems": gpu_problems_filter, "gpu_devices": gpu_devices}
+    def filters(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "gpu_problems": gpu_problems_filter,
+            "gpu_devices": gpu_devices,
+            "gpu_owners": gpu_owners,
+        }

@@ -89,10 +89,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
 def read_host_gpus(nvml: Any) -> HostGpus:
     """Every GPU of the host, with its MIG devices, through the NVML binding ``nvml``."""
     with _session(nvml):
-        gpus = tuple(
-            _read_gpu_or_lost(nvml, index, nvml.nvmlDeviceGetHandleByIndex(index))
-            for index in range(nvml.nvmlDeviceGetCount())
-        )
+        gpus = tuple(_read_gpu_or_lost(nvml, index) for index in range(nvml.nvmlDeviceGetCount()))
         return HostGpus(
             driver_version=_text(nvml.nvmlSystemGetDriverVersion()),
             cuda_driver_version=cuda_version(nvml.nvmlSystemGetCudaDriverVersion_v2()),
@@ -123,14 +120,17 @@ def _why_unavailable(nvml: Any, error: Any) -> str:
     return f"NVML failed to start: {error}"
 
 
-def _read_gpu_or_lost(nvml: Any, index: int, handle: Any) -> Gpu:
+def _read_gpu_or_lost(nvml: Any, index: int) -> Gpu:
+    """A GPU; one that fell off the bus (even its handle may be lost) is listed as lost."""
+    handle = None
     try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
         return _read_gpu(nvml, index, handle)
     except nvml.NVMLError as error:
         if getattr(error, "value", None) != nvml.NVML_ERROR_GPU_IS_LOST:
             raise
     try:
-        uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+        uuid = "" if handle is None else _text(nvml.nvmlDeviceGetUUID(handle))
     except nvml.NVMLError:
         uuid = ""
     return Gpu(index, uuid, "", "", 0, "", False, (), None, lost=True)

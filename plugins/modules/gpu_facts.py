@@ -156,16 +156,23 @@ def gpu_facts(nvml: Any, *, required: bool) -> tuple[dict[str, Any], str]:
     """The fact, and the reason NVML was unusable when that must fail the task."""
     try:
         host = read_host_gpus(nvml)
+    except nvml.NVMLError as error:
+        # NVML answered, then failed: a fault to look at, whether GPUs are required or not.
+        reason = f"NVML failed reading the GPUs: {error}"
+        return _no_gpus(reason), reason
     except NvmlUnavailableError as error:
-        empty = {
-            "nvml": False,
-            "reason": str(error),
-            "driver_version": "",
-            "cuda_driver_version": "",
-            "gpus": [],
-        }
-        return empty, str(error) if required else ""
+        return _no_gpus(str(error)), str(error) if required else ""
     return {"nvml": True, "reason": "", **plain(host)}, ""
+
+
+def _no_gpus(reason: str) -> dict[str, Any]:
+    return {
+        "nvml": False,
+        "reason": reason,
+        "driver_version": "",
+        "cuda_driver_version": "",
+        "gpus": [],
+    }
 
 
 def main() -> None:
@@ -174,7 +181,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     if pynvml is None:
-        module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"))
+        # Ray's venv from before rayfleet installed nvidia-ml-py: no GPUs can be read yet.
+        if module.params["required"]:
+            module.fail_json(msg=missing_required_lib("nvidia-ml-py (pynvml)"))
+        facts = _no_gpus("nvidia-ml-py is not installed for this Python")
+        module.exit_json(changed=False, ansible_facts={"rayfleet_gpus": facts})
     facts, failure = gpu_facts(pynvml, required=module.params["required"])
     if failure:
         module.fail_json(

@@ -56,6 +56,8 @@ class FakeGpu:
     ecc_errors: tuple[int, int] = (0, 0)
     clock_reasons: int = 0
     lost: bool = False
+    # Lost so badly that NVML gives no handle for it either.
+    lost_handle: bool = False
 
 
 @dataclass
@@ -93,6 +95,8 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
+        if self.gpus[index].lost_handle:
+            raise NVMLError(NVML_ERROR_GPU_IS_LOST)
         return self.gpus[index]
 
     def nvmlDeviceGetName(self, handle: FakeGpu | FakeMig) -> bytes:

@@ -64,6 +64,23 @@ def test_a_gpu_that_fell_off_the_bus_is_listed_as_lost() -> None:
     assert (gpus[6].uuid, gpus[6].memory_bytes) == (gpu_uuid(6), 0)
 
 
+def test_a_gpu_without_even_a_handle_is_listed_as_lost() -> None:
+    nvml = eight_h100s()
+    nvml.gpus[2].lost_handle = True
+    gpu = read_host_gpus(nvml).gpus[2]
+    assert (gpu.index, gpu.lost, gpu.uuid) == (2, True, "")
+
+
+def test_any_other_nvml_failure_fails_the_module_with_its_reason() -> None:
+    class Broken(FakeNvml):
+        def nvmlDeviceGetCount(self) -> int:
+            raise NVMLError(999)
+
+    facts, failure = gpu_facts(Broken(), required=False)
+    assert "NVML failed reading the GPUs" in failure
+    assert facts["nvml"] is False
+
+
 def test_a_gpu_without_ecc_says_so() -> None:
     nvml = FakeNvml(gpus=[FakeGpu(gpu_uuid(0), name="NVIDIA GeForce RTX 4090", ecc=None)])
     gpu = read_host_gpus(nvml).gpus[0]

@@ -160,7 +160,8 @@ int nvmlDeviceGetHandleByIndex_v2(unsigned int index, void **handle) {
     if (ready()) return ready();
     if (index >= (unsigned int)sim.gpus) return ERROR_INVALID_ARGUMENT;
     *handle = &devices[index * (MAX_MIG + 1)];
-    return SUCCESS;
+    /* As a real GPU that fell off the bus: NVML still counts it, but hands out no handle. */
+    return (int)index == sim.lost_gpu ? ERROR_GPU_IS_LOST : SUCCESS;
 }
 int nvmlDeviceGetHandleByIndex(unsigned int index, void **handle) {
     return nvmlDeviceGetHandleByIndex_v2(index, handle);
