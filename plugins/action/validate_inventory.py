@@ -381,6 +381,7 @@ class ActionModule(ActionBase):
             },
             address=_address(name, hostvars, user_vars.get("ray_node_ip")),
             memtotal_mb=facts.get("memtotal_mb"),
+            shm_bytes=_shm_bytes(facts),
             host_addresses=tuple(
                 str(address)
                 for address in [
@@ -412,6 +413,14 @@ def _address(name: str, hostvars: Any, chosen: Any) -> str:
     return str(
         chosen or facts.get("default_ipv4", {}).get("address") or hostvars.get("ansible_host", name)
     )
+
+
+def _shm_bytes(facts: Any) -> int | None:
+    """The size of the host's /dev/shm, from its facts' mounts."""
+    for mount in facts.get("mounts", []):
+        if mount.get("mount") == "/dev/shm" and mount.get("size_total"):
+            return int(mount["size_total"])
+    return None
 
 
 def _variable_of(message: str) -> str:

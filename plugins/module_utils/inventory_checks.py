@@ -101,6 +101,8 @@ class HostInput:
     memtotal_mb: int | None = None
     # Every address on the host's interfaces, from its facts; empty when they were not gathered.
     host_addresses: tuple[str, ...] = ()
+    # The size of /dev/shm, where Ray's object store lives (facts' mounts); None when unknown.
+    shm_bytes: int | None = None
     # In the ray_pool group, and whether through a node type (a child group of ray_pool).
     in_pool: bool = False
     pool_group: bool = False
@@ -418,6 +420,16 @@ def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]
                 "ray_object_store_memory",
                 f"{store} bytes is more than the host's memory ({host.memtotal_mb} MiB)",
                 "lower it, or set 0 to size it from the host's memory",
+            )
+        )
+    elif host.shm_bytes is not None and store > host.shm_bytes:
+        problems.append(
+            Problem(
+                host.name,
+                "ray_object_store_memory",
+                f"{store} bytes does not fit the host's /dev/shm ({host.shm_bytes} bytes), where "
+                "Ray keeps its object store",
+                "lower it, set 0 to size it from /dev/shm, or make /dev/shm larger",
             )
         )
     return problems

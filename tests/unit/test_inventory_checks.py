@@ -937,3 +937,12 @@ def test_a_minimum_driver_that_is_no_version_is_refused(defaults: Defaults) -> N
     problem = only(problems_of([head(ray_gpu_min_driver_version="latest")], defaults))
     assert (problem.host, problem.variable) == ("head", "ray_gpu_min_driver_version")
     assert problems_of([head(ray_gpu_min_driver_version="")], defaults) == []
+
+
+def test_an_object_store_larger_than_dev_shm_is_refused(defaults: Defaults) -> None:
+    small_shm = replace(head(ray_object_store_memory=2 * 1024**3), shm_bytes=1024**3)
+    problem = only(problems_of([small_shm], defaults))
+    assert (problem.host, problem.variable) == ("head", "ray_object_store_memory")
+    assert "does not fit the host's /dev/shm (1073741824 bytes)" in problem.message
+    fits = replace(head(ray_object_store_memory=512 * 1024**2), shm_bytes=1024**3)
+    assert problems_of([fits], defaults) == []
