@@ -208,6 +208,8 @@ def exporter_cost(work: Path) -> dict[str, Any]:
             started = time.perf_counter()
             text = metrics.render(metrics.read_samples(pynvml, {}, metrics.XidCounts()))
             timings.append((time.perf_counter() - started) * 1000)
+        # Whether this driver delivers XID errors as events (else the daemon only sleeps).
+        xid_events = metrics.XidWatch(pynvml, metrics.XidCounts()).events is not None
     finally:
         pynvml.nvmlShutdown()
     output = work / "rayfleet_gpu.prom"
@@ -240,6 +242,7 @@ def exporter_cost(work: Path) -> dict[str, Any]:
             "max": round(max(timings), 3),
             "readings": READINGS,
         },
+        "xid_events_watched": xid_events,
         "daemon_alive_after_4s": alive,
         "daemon_rss_mib": round(rss_kib / 1024, 1),
         "file": output.read_text() if output.exists() else "",
