@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,6 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.rayfleet.cluster.plugins.action.validate_inventory import (
-    ROLES_WITH_RAY_VARS,
-    role_argument_spec,
-)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
     SECTION,
     ProviderNode,
@@ -35,10 +32,16 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_role_options() -> dict[str, dict[str, Any]]:
-    """Every option of the roles that take a node's ray_* settings, as validation reads them."""
+    """Every option of the roles that take a node's ray_* settings, as validation reads them.
+
+    Imported here, once sys.path leads to this tree: mutate.py's copy must test its own code.
+    """
+    action = importlib.import_module(
+        "ansible_collections.rayfleet.cluster.plugins.action.validate_inventory"
+    )
     options: dict[str, dict[str, Any]] = {}
-    for role in ROLES_WITH_RAY_VARS:
-        options.update(role_argument_spec(role))
+    for role in action.ROLES_WITH_RAY_VARS:
+        options.update(action.role_argument_spec(role))
     return options
 
 
