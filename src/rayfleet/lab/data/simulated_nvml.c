@@ -142,7 +142,8 @@ const char *nvmlErrorString(int result) {
 }
 
 int nvmlSystemGetDriverVersion(char *version, unsigned int length) {
-    return ready() ? ready() : copy(version, length, sim.driver_version);
+    int status = ready();
+    return status ? status : copy(version, length, sim.driver_version);
 }
 int nvmlSystemGetCudaDriverVersion_v2(int *version) {
     *version = sim.cuda_version;
