@@ -2,9 +2,10 @@
 # Apache License 2.0 (see LICENSE)
 """A GPU host's Ray nodes: what it must have, and how its GPUs split across several nodes.
 
-The bare-metal form of a "distribution unit": a host's GPUs (or MIG devices) cut into Ray
-nodes of ``ray_gpus_per_node`` each, every node pinned to its devices by UUID
-(CUDA_VISIBLE_DEVICES) with an equal share of the host's CPUs, memory and object store.
+The bare-metal form of a "distribution unit": a host's GPUs (or MIG devices) cut evenly into
+``ray_gpu_nodes`` Ray nodes, every node pinned to its devices by UUID (CUDA_VISIBLE_DEVICES);
+module_utils/node_slots.py gives each its ports, module_utils/ray_unit.py its share of the
+host's CPUs, memory and object store.
 
 Pure functions of the host's ``rayfleet_gpus`` fact (the gpu_facts module) and its ray_*
 settings.
@@ -12,28 +13,14 @@ settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gpu import version_tuple
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import Problem
-
-
-@dataclass(frozen=True)
-class GpuNode:
-    """One Ray node of a GPU host."""
-
-    # 0, 1, ...: the node's place on the host (its unit instance and port block).
-    slot: int
-    # GPU or MIG device UUIDs: the node's CUDA_VISIBLE_DEVICES.
-    devices: tuple[str, ...]
-    accelerator_type: str
-    num_cpus: int
-    memory_bytes: int
-    object_store_bytes: int
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import node_count
 
 
 def usable_devices(facts: Mapping[str, Any], *, mig: bool) -> list[Mapping[str, Any]]:
@@ -42,7 +29,7 @@ def usable_devices(facts: Mapping[str, Any], *, mig: bool) -> list[Mapping[str, 
     if not mig:
         return [gpu for gpu in gpus if not gpu["mig_enabled"]]
     return [
-        {**device, "accelerator_type": gpu["accelerator_type"]}
+        {**device, "accelerator_type": gpu["accelerator_type"], "gpu_uuid": gpu["uuid"]}
         for gpu in gpus
         for device in gpu["mig_devices"]
     ]
@@ -94,16 +81,18 @@ def gpu_problems(host: str, settings: Mapping[str, Any], facts: Mapping[str, Any
             )
         )
         return problems
-    per_node = int(settings.get("ray_gpus_per_node") or len(devices))
-    if len(devices) % per_node:
+    count = node_count(settings)
+    per_node = len(devices) // count
+    if len(devices) % count or not per_node:
         problems.append(
             Problem(
                 host,
-                "ray_gpus_per_node",
-                f"the host's {len(devices)} usable {kind} do not split into nodes of {per_node}",
+                "ray_gpu_nodes",
+                f"the host's {len(devices)} usable {kind} do not split evenly into {count} nodes",
                 f"use a divisor of {len(devices)}",
             )
         )
+        return problems
     if asked is not None and asked > per_node:
         problems.append(
             Problem(
@@ -133,33 +122,14 @@ def _driver_problems(
     ]
 
 
-def split_gpus(
-    facts: Mapping[str, Any],
-    settings: Mapping[str, Any],
-    *,
-    num_cpus: int,
-    memory_bytes: int,
-    object_store_bytes: int,
-) -> list[GpuNode]:
-    """The host's Ray nodes, in device order; each gets an equal share of the host.
+def split_gpus(facts: Mapping[str, Any], settings: Mapping[str, Any]) -> list[list[str]]:
+    """The device UUIDs of each of the host's nodes, by slot, in NVML's order.
 
     Call it on a host gpu_problems passed: the devices split evenly.
     """
-    devices: Sequence[Mapping[str, Any]] = usable_devices(
-        facts, mig=boolean(settings.get("ray_gpu_mig") or False)
-    )
-    per_node = settings.get("ray_gpus_per_node") or len(devices)
-    count = len(devices) // per_node
+    devices = usable_devices(facts, mig=boolean(settings.get("ray_gpu_mig") or False))
+    per_node = len(devices) // node_count(settings)
     return [
-        GpuNode(
-            slot=slot,
-            devices=tuple(
-                device["uuid"] for device in devices[slot * per_node : (slot + 1) * per_node]
-            ),
-            accelerator_type=str(devices[slot * per_node]["accelerator_type"]),
-            num_cpus=num_cpus // count,
-            memory_bytes=memory_bytes // count,
-            object_store_bytes=object_store_bytes // count,
-        )
-        for slot in range(count)
+        [str(device["uuid"]) for device in devices[start : start + per_node]]
+        for start in range(0, len(devices), per_node)
     ]

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     namespace_problem,
 )
@@ -26,6 +28,11 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     POOL_GROUP,
     REDIS_GROUP,
     WORKERS_GROUP,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
+    NODE_PORTS,
+    host_ports,
+    node_count,
 )
 
 VAR_PREFIX = "ray_"
@@ -39,14 +46,6 @@ RESERVED_RESOURCES = {
     "object_store_memory": "ray_object_store_memory",
 }
 
-NODE_PORTS = (
-    "ray_node_manager_port",
-    "ray_object_manager_port",
-    "ray_metrics_export_port",
-    "ray_dashboard_agent_listen_port",
-    "ray_dashboard_agent_grpc_port",
-    "ray_runtime_env_agent_port",
-)
 HEAD_PORTS = ("ray_gcs_port", "ray_dashboard_port", "ray_client_server_port")
 UNSPECIFIED_ADDRESSES = {"0.0.0.0", "::", ""}
 # Settings that are secrets: never in the layout, which Ansible prints at -v and the head's
@@ -186,7 +185,10 @@ def check_inventory(
         problems += _check_membership(host)
         problems += _check_address(host)
         problems += _check_version(host, settings, defaults)
-        problems += _check_ports(host, settings)
+        split = _check_split(host, settings)
+        problems += split
+        # A split that is not sound has no port blocks to check: one node's ports are.
+        problems += _check_ports(host, {**settings, "ray_gpu_nodes": 1} if split else settings)
         problems += _check_memory(host, settings)
         problems += _check_resources_and_labels(host, settings)
         problems += _check_group_bounds(host, settings)
@@ -336,9 +338,17 @@ def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
     if problems:
         return problems
     seen: dict[int, str] = {}
-    for name in names:
-        port = settings[name]
-        if port in seen:
+    for name, port in host_ports(settings, tuple(names)).items():
+        if port > 65535:
+            problems.append(
+                Problem(
+                    host.name,
+                    name,
+                    f"{port} is not a port",
+                    "lower ray_gpu_node_port_step or the port, so that every node's fits",
+                )
+            )
+        elif port in seen:
             problems.append(
                 Problem(
                     host.name,
@@ -360,6 +370,53 @@ def _check_ports(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
             )
         )
     return problems + _check_dashboard_bind(host, settings)
+
+
+def _check_split(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
+    """ray_gpu_nodes: how many Ray nodes a GPU worker host runs, each on its share of GPUs."""
+    count, step = settings["ray_gpu_nodes"], settings["ray_gpu_node_port_step"]
+    problems = [
+        Problem(host.name, name, f"{value!r} is not a whole number from 1", fix)
+        for name, value, fix in (
+            ("ray_gpu_nodes", count, "set how many Ray nodes share the host's GPUs, such as 2"),
+            ("ray_gpu_node_port_step", step, "set it to a number such as 100"),
+        )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ]
+    if problems or count == 1:
+        return problems
+    workers = settings["ray_max_worker_port"] - settings["ray_min_worker_port"] + 1
+    refusals = (
+        (
+            not boolean(settings["ray_gpu"]),
+            "ray_gpu",
+            "is false, but only a GPU host's GPUs split into nodes (ray_gpu_nodes)",
+            "set ray_gpu: true on the host's GPU group, or remove ray_gpu_nodes",
+        ),
+        (
+            host.is_head,
+            "ray_gpu_nodes",
+            f"splits the head into {count} nodes; a cluster has one head node",
+            "split GPU worker hosts only, and remove ray_gpu_nodes from the head",
+        ),
+        (
+            host.in_pool,
+            "ray_gpu_nodes",
+            f"splits a pool host into {count} nodes, but the autoscaler counts one Ray node per "
+            "pool host (by its address)",
+            "remove ray_gpu_nodes from the pool's node type, or make the host a static worker",
+        ),
+        (
+            workers < count,
+            "ray_gpu_nodes",
+            f"{count} nodes cannot share the {workers} worker port(s) "
+            "ray_min_worker_port..ray_max_worker_port",
+            "widen the worker port range",
+        ),
+    )
+    return [
+        Problem(host.name, name, message, fix) for wrong, name, message, fix in refusals if wrong
+    ]
 
 
 def _in_worker_ports(host: str, variable: str, port: int, worker_ports: tuple[int, int]) -> Problem:
@@ -413,26 +470,40 @@ def _check_memory(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]
                 "give it 75 MiB or more, or set 0 to size it from the host's memory",
             )
         )
-    if host.memtotal_mb is not None and store > host.memtotal_mb * 1024 * 1024:
+    if host.memtotal_mb is not None and store * _nodes(settings) > host.memtotal_mb * 1024 * 1024:
         problems.append(
             Problem(
                 host.name,
                 "ray_object_store_memory",
-                f"{store} bytes is more than the host's memory ({host.memtotal_mb} MiB)",
+                f"{store} bytes{_per_node(settings)} is more than the host's memory "
+                f"({host.memtotal_mb} MiB)",
                 "lower it, or set 0 to size it from the host's memory",
             )
         )
-    elif host.shm_bytes is not None and store > host.shm_bytes:
+    elif host.shm_bytes is not None and store * _nodes(settings) > host.shm_bytes:
         problems.append(
             Problem(
                 host.name,
                 "ray_object_store_memory",
-                f"{store} bytes does not fit the host's /dev/shm ({host.shm_bytes} bytes), where "
-                "Ray keeps its object store",
+                f"{store} bytes{_per_node(settings)} does not fit the host's /dev/shm "
+                f"({host.shm_bytes} bytes), where Ray keeps its object store",
                 "lower it, set 0 to size it from /dev/shm, or make /dev/shm larger",
             )
         )
     return problems
+
+
+def _nodes(settings: Mapping[str, Any]) -> int:
+    """The host's node count, or 1 where ray_gpu_nodes is not sound (_check_split says so)."""
+    try:
+        return max(node_count(settings), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _per_node(settings: Mapping[str, Any]) -> str:
+    count = _nodes(settings)
+    return f" for each of its {count} nodes" if count > 1 else ""
 
 
 def _check_resources_and_labels(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:

@@ -8,8 +8,9 @@ Python (the monitoring, firewall, proxy and autoscaler planners, the filters) re
 back through ``Plan.from_dict``, which refuses a plan of another version. Roles read
 ``rayfleet_nodes``, each node's record merged with its cluster's (``Plan.node_view``).
 
-Hosts and Ray nodes are apart: a node names the host it runs on. Today each host carries
-at most one node, of the host's name.
+Hosts and Ray nodes are apart: a node names the host it runs on. A host carries one node,
+of the host's name, but a GPU host split into ``ray_gpu_nodes`` (module_utils/node_slots.py),
+whose node in slot k is named ``<host>/<k>``.
 
 No Ansible imports, so pytest imports it directly.
 """
@@ -20,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, TypeVar
+
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage import (
     join_address,
@@ -35,11 +38,16 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     namespace_of,
     redis_address_of,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
+    node_count,
+    slot_name,
+    slot_settings,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import plain
 
 # Raised with any change of the records' fields: a plan is read by the code that wrote it,
 # and a fact cache or an older bundle on a head must not pass for this one.
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 T = TypeVar("T")
 HEAD = "head"
 WORKER = "worker"
@@ -84,8 +92,12 @@ class NodePlan:
     # Ray's venv on the host (ray_install_dir/ray_version): its Python runs rayfleet's
     # modules and tools there (nvidia-ml-py, redis).
     venv: str = ""
-    # A host of a GPU group (ray_gpu): rayfleet reads, checks and watches its GPUs.
+    # A host of a GPU group (ray_gpu): rayfleet reads, checks and watches its GPUs, or
+    # their MIG devices (ray_gpu_mig).
     gpu: bool = False
+    gpu_mig: bool = False
+    # The node's place on its host: 0, or 1... on a host split into several nodes.
+    slot: int = 0
     # A pool host (a node type the autoscaler adds and removes), and one out of the cluster now.
     pool: bool = False
     spare: bool = False
@@ -188,20 +200,24 @@ def build_plan(
         for host in (head, *cluster.workers):
             settings = effective_vars(host, defaults)
             carries_vars = host.pool_group or (host.is_head and clusters[name].autoscaling)
-            nodes[host.name] = NodePlan(
-                host=host.name,
-                cluster=name,
-                type=HEAD if host.is_head else WORKER,
-                group=HEAD if host.is_head else host.worker_groups[0],
-                address=host.address,
-                metrics_port=settings["ray_metrics_export_port"],
-                agent_port=settings["ray_dashboard_agent_listen_port"],
-                venv=f"{settings['ray_install_dir']}/{settings['ray_version']}",
-                gpu=bool(settings["ray_gpu"]),
-                pool=host.pool_group,
-                spare=host.pool_group and not host.member,
-                vars=_public(host.user_vars) if carries_vars else None,
-            )
+            for slot in range(node_count(settings)):
+                ports = slot_settings(settings, slot)
+                nodes[slot_name(host.name, slot)] = NodePlan(
+                    host=host.name,
+                    cluster=name,
+                    type=HEAD if host.is_head else WORKER,
+                    group=HEAD if host.is_head else host.worker_groups[0],
+                    address=host.address,
+                    metrics_port=ports["ray_metrics_export_port"],
+                    agent_port=ports["ray_dashboard_agent_listen_port"],
+                    venv=f"{settings['ray_install_dir']}/{settings['ray_version']}",
+                    gpu=boolean(settings["ray_gpu"]),
+                    gpu_mig=boolean(settings["ray_gpu"]) and boolean(settings["ray_gpu_mig"]),
+                    slot=slot,
+                    pool=host.pool_group,
+                    spare=host.pool_group and not host.member,
+                    vars=_public(host.user_vars) if carries_vars else None,
+                )
     return Plan(clusters=clusters, nodes=nodes)
 
 

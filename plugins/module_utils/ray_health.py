@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import SLOT_LABEL
+
 GCS_HEALTH_PATH = "/api/gcs_healthz"
 RAYLET_HEALTH_PATH = "/api/local_raylet_healthz"
 NODES_PATH = "/api/v0/nodes?detail=false&limit=10000"
@@ -45,6 +47,8 @@ class ExpectedNode:
     name: str
     address: str
     agent_port: int
+    # The node's place on its host (plan's slot): nodes of one host share its address.
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,18 @@ def listed_nodes(nodes_body: str) -> list[dict[str, Any]]:
     return list(json.loads(nodes_body)["data"]["result"]["result"])
 
 
-def node_states(nodes_body: str) -> dict[str, str]:
-    """Node IP to state (ALIVE or DEAD; ALIVE wins) from the state API's node list."""
-    states: dict[str, str] = {}
+def node_slot(node: Mapping[str, Any]) -> int:
+    """The slot of a state API node record: its rayfleet.io/slot label, 0 without one."""
+    return int((node.get("labels") or {}).get(SLOT_LABEL, 0))
+
+
+def node_states(nodes_body: str) -> dict[tuple[str, int], str]:
+    """(Node IP, slot) to state (ALIVE or DEAD; ALIVE wins) from the state API's node list."""
+    states: dict[tuple[str, int], str] = {}
     for node in listed_nodes(nodes_body):
-        ip = node["node_ip"]
-        if states.get(ip) != "ALIVE":
-            states[ip] = node["state"]
+        key = (node["node_ip"], node_slot(node))
+        if states.get(key) != "ALIVE":
+            states[key] = node["state"]
     return states
 
 
@@ -189,11 +198,16 @@ def cluster_health(
         limits["max_event_loop_lag_ms"],
     )
     states = node_states(head_probes.nodes.body) if head_probes.nodes.ok else {}
-    known = {node.address for node in nodes}
+    known = {(node.address, node.slot) for node in nodes}
     extra = [
-        ExpectedNode(f"(not in the inventory) {ip}", ip, head.agent_port)
-        for ip, state in sorted(states.items())
-        if state == "ALIVE" and ip not in known
+        ExpectedNode(
+            f"(not in the inventory) {ip}" + (f" slot {slot}" if slot else ""),
+            ip,
+            head.agent_port,
+            slot,
+        )
+        for (ip, slot), state in sorted(states.items())
+        if state == "ALIVE" and (ip, slot) not in known
     ]
     verdicts: list[NodeHealth] = []
     for node in [*nodes, *extra]:
@@ -201,7 +215,7 @@ def cluster_health(
         problems: list[str] = []
         if not raylet.ok or raylet.body.strip() != "success":
             problems.append(f"raylet: {raylet.detail} {raylet.body.strip()[:200]}".strip())
-        state = states.get(node.address, "unknown to the GCS")
+        state = states.get((node.address, node.slot), "unknown to the GCS")
         if head_probes.nodes.ok and state != "ALIVE":
             problems.append(f"Ray node state: {state}")
         notes = [f"raylet ok, {state}"] if not problems else []

@@ -10,14 +10,28 @@ the ray role reads them through the filters ray_start_args and ray_unit_environm
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
+    NODE_PORTS,
+    SLOT_LABEL,
+    WORKER_PORTS,
+    node_count,
+    slot_name,
+    slot_settings,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, ClusterPlan, Plan
 
 # Ray's object store lives in /dev/shm: it may take at most this share of it, leaving room
 # for what else a host keeps there.
 SHM_SHARE = 0.95
+# A split host's nodes share its memory: each offers this share of what its object store
+# leaves of its part as heap memory (Ray's own default leaves a like margin).
+HEAP_SHARE = 0.7
+# Every node's label of its cluster, which the Grafana dashboards and alerts group by.
+CLUSTER_LABEL = "rayfleet.io/cluster"
 OPTIONAL_RESOURCES = (
     ("--num-cpus", "ray_num_cpus"),
     ("--num-gpus", "ray_num_gpus"),
@@ -46,6 +60,7 @@ def start_args(
     *,
     memtotal_mb: int,
     shm_bytes: int,
+    vcpus: int,
     labels_file: str,
     autoscaling_config: str,
 ) -> list[str]:
@@ -53,11 +68,14 @@ def start_args(
 
     The head's start the GCS, dashboard and client server (and the autoscaler, given its
     config file); a worker's join the head's GCS. ``memtotal_mb`` and ``shm_bytes``, the
-    host's memory and /dev/shm's size (0: unknown), size the object store; ``labels_file``:
-    the node's labels as YAML.
+    host's memory and /dev/shm's size (0: unknown), size the object store; ``vcpus``, the
+    host's logical CPUs, which the nodes of a split host share; ``labels_file``: the node's
+    labels as YAML.
     """
     node = plan.nodes[node_name]
     cluster = plan.clusters[node.cluster]
+    # A node of a split host listens on its own block of ports.
+    own = slot_settings(settings, node.slot)
     if node.type == HEAD:
         args = [
             "--head",
@@ -71,29 +89,89 @@ def start_args(
             args.append(f"--autoscaling-config={autoscaling_config}")
     else:
         args = [f"--address={cluster.gcs_address}"]
+    shares = _shares(settings, int(memtotal_mb), int(shm_bytes), int(vcpus))
     args += [
         f"--node-ip-address={settings['ray_node_ip']}",
-        f"--node-manager-port={settings['ray_node_manager_port']}",
-        f"--object-manager-port={settings['ray_object_manager_port']}",
-        f"--metrics-export-port={settings['ray_metrics_export_port']}",
-        f"--dashboard-agent-listen-port={settings['ray_dashboard_agent_listen_port']}",
-        f"--dashboard-agent-grpc-port={settings['ray_dashboard_agent_grpc_port']}",
-        f"--runtime-env-agent-port={settings['ray_runtime_env_agent_port']}",
-        f"--min-worker-port={settings['ray_min_worker_port']}",
-        f"--max-worker-port={settings['ray_max_worker_port']}",
-        f"--object-store-memory={object_store_bytes(settings, int(memtotal_mb), int(shm_bytes))}",
+        *(f"--{name[4:].replace('_', '-')}={own[name]}" for name in (*NODE_PORTS, *WORKER_PORTS)),
+        f"--object-store-memory={shares['object_store']}",
         f"--object-spilling-directory={settings['ray_spill_dir']}",
         f"--temp-dir={settings['ray_temp_dir']}",
         f"--labels-file={labels_file}",
         "--resources=" + json.dumps(dict(settings["ray_resources"]), separators=(",", ":")),
     ]
-    # Unset: Ray counts the host's own.
+    # Unset: Ray counts the host's own (on a split host, its share).
     for flag, variable in OPTIONAL_RESOURCES:
-        if settings[variable] is not None:
-            args.append(f"{flag}={settings[variable]}")
+        value = settings[variable] if settings[variable] is not None else shares.get(variable)
+        if value is not None:
+            args.append(f"{flag}={value}")
     if settings["ray_disable_usage_stats"]:
         args.append("--disable-usage-stats")
     return args + [str(arg) for arg in settings["ray_start_extra_args"]]
+
+
+def _shares(settings: Mapping[str, Any], memtotal_mb: int, shm_bytes: int, vcpus: int) -> dict:
+    """Each node's share of the host: its object store and, on a split host, CPUs and memory.
+
+    An explicit ray_object_store_memory is per node; a sized one is split with the host.
+    """
+    count = node_count(settings)
+    store = object_store_bytes(settings, memtotal_mb, shm_bytes)
+    if int(settings["ray_object_store_memory"]) <= 0:
+        store //= count
+    if count == 1:
+        return {"object_store": store}
+    heap = memtotal_mb * 1024 * 1024 // count - store
+    return {
+        "object_store": store,
+        "ray_num_cpus": max(vcpus // count, 1),
+        "ray_memory": max(int(heap * HEAP_SHARE), 0),
+    }
+
+
+def node_labels(plan: Plan, node_name: str, settings: Mapping[str, Any]) -> dict[str, str]:
+    """The node's Ray labels: the user's, its cluster's and, on a split host, its slot."""
+    node = plan.nodes[node_name]
+    labels = {**settings["ray_labels"], CLUSTER_LABEL: node.cluster}
+    if node_count(settings) > 1:
+        labels[SLOT_LABEL] = str(node.slot)
+    return labels
+
+
+def host_units(plan: Plan, host: str, service_name: str, config_dir: str) -> list[dict[str, Any]]:
+    """The host's Ray nodes as systemd units: slot 0 ``service_name``, slot k ``-k`` after it.
+
+    Each with its node's name and slot and the files only it reads: its unit, environment
+    and labels (the token, TLS and secrets files are the host's).
+    """
+    return [_unit(host, node.slot, service_name, config_dir) for node in plan.nodes_on(host)]
+
+
+def retired_units(
+    plan: Plan, host: str, service_name: str, config_dir: str, unit_files: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The units among ``unit_files`` (names in /etc/systemd/system) of slots the host lost.
+
+    A GPU host split into fewer nodes than before still has the units of the others.
+    """
+    kept = {node.slot for node in plan.nodes_on(host)}
+    pattern = re.compile(re.escape(service_name) + r"-([1-9][0-9]*)\.service")
+    slots = {
+        int(match.group(1)) for match in map(pattern.fullmatch, unit_files) if match is not None
+    }
+    return [_unit(host, slot, service_name, config_dir) for slot in sorted(slots - kept)]
+
+
+def _unit(host: str, slot: int, service_name: str, config_dir: str) -> dict[str, Any]:
+    suffix = f"-{slot}" if slot else ""
+    service = service_name + suffix
+    return {
+        "node": slot_name(host, slot),
+        "slot": slot,
+        "service": service,
+        "unit_path": f"/etc/systemd/system/{service}.service",
+        "environment_file": f"{config_dir}/ray{suffix}.env",
+        "labels_file": f"{config_dir}/labels{suffix}.yaml",
+    }
 
 
 def unit_environment(
@@ -105,12 +183,12 @@ def unit_environment(
     client: Mapping[str, str],
     monitoring: Mapping[str, Any],
     redis_ca_file: str,
-    gpu_devices: Sequence[str] = (),
+    gpu_devices: Sequence[Sequence[str]] = (),
 ) -> dict[str, str]:
     """The environment of the node's unit; the user's ray_environment has the last word.
 
-    ``gpu_devices``: the UUIDs of the GPUs (or MIG devices) the node runs on, which Ray
-    then counts and hands out to tasks by UUID.
+    ``gpu_devices``: by slot, the UUIDs of the GPUs (or MIG devices) each node of the host
+    runs on; this node's, which Ray then counts and hands out to tasks by UUID.
 
     ``client``: what every Ray process and CLI of the cluster needs (auth, TLS);
     ``node_id``: the id the autoscaler knows the node by; ``monitoring``: the cluster's
@@ -121,8 +199,8 @@ def unit_environment(
     cluster = plan.clusters[node.cluster]
     head = node.type == HEAD
     environment = {"RAY_NODE_TYPE_NAME": node.group, **client}
-    if gpu_devices:
-        environment["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_devices)
+    if node.slot < len(gpu_devices):
+        environment["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_devices[node.slot])
     if cluster.autoscaling:
         environment["RAY_CLOUD_INSTANCE_ID"] = node_id
         if head:

@@ -38,8 +38,10 @@ options:
   nodes:
     description:
       - The cluster's nodes, the head among them, by inventory name; each a mapping with the node's
-        Ray C(address) and C(agent_port) (its C(ray_dashboard_agent_listen_port)), as in the
-        C(rayfleet_nodes) layout of the validate play. Other keys are ignored.
+        Ray C(address) and C(agent_port) (its C(ray_dashboard_agent_listen_port)) and, on a
+        host that runs several nodes, its C(slot) (the Ray label C(rayfleet.io/slot) that tells
+        them apart), as in the C(rayfleet_nodes) layout of the validate play. Other keys are
+        ignored.
     type: dict
     required: true
   redis:
@@ -211,7 +213,12 @@ def main() -> None:
         module.fail_json(msg=str(error))
     try:
         nodes = [
-            ExpectedNode(str(name), str(node["address"]), int(node["agent_port"]))
+            ExpectedNode(
+                str(name),
+                str(node["address"]),
+                int(node["agent_port"]),
+                int(node.get("slot", 0)),
+            )
             for name, node in sorted(params["nodes"].items())
         ]
     except (KeyError, TypeError, ValueError) as error:

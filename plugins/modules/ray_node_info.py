@@ -11,7 +11,8 @@ module: ray_node_info
 short_description: Find the Ray nodes at an address in a cluster's state, waiting for one if asked
 version_added: "0.5.0"
 description:
-  - Asks the head's dashboard (C(/api/v0/nodes)) for the nodes at O(node_ip) in O(state).
+  - Asks the head's dashboard (C(/api/v0/nodes)) for the nodes at O(node_ip) in O(state), or
+    for the one of them in O(slot).
   - With O(wait_timeout), asks again every two seconds until at least one such node exists, and
     fails when none did in time.
   - Authenticates with the cluster's token, read from O(auth_token_file) on the host the module
@@ -26,6 +27,13 @@ options:
     description: The address the nodes report (their C(--node-ip-address)).
     type: str
     required: true
+  slot:
+    description:
+      - On a host that runs several Ray nodes (C(ray_gpu_nodes)), only the node in this slot -
+        the one whose Ray label C(rayfleet.io/slot) says so (slot 0 also matches a node without
+        the label).
+      - Unset matches every node at O(node_ip).
+    type: int
   state:
     description: The state the nodes must be in.
     type: str
@@ -86,6 +94,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
     http_get,
     listed_nodes,
+    node_slot,
     nodes_query_path,
 )
 
@@ -99,6 +108,7 @@ def main() -> None:
         argument_spec={
             "dashboard_url": {"type": "str", "required": True},
             "node_ip": {"type": "str", "required": True},
+            "slot": {"type": "int"},
             "state": {"type": "str", "choices": ["ALIVE", "DEAD"], "default": "ALIVE"},
             "auth_token_file": {"type": "path"},
             "wait_timeout": {"type": "int", "default": 0},
@@ -115,7 +125,11 @@ def main() -> None:
     deadline = time.monotonic() + params["wait_timeout"]
     while True:
         probe = http_get(url, params["timeout"], headers)
-        nodes = listed_nodes(probe.body) if probe.ok else []
+        nodes = [
+            node
+            for node in (listed_nodes(probe.body) if probe.ok else [])
+            if params["slot"] is None or node_slot(node) == params["slot"]
+        ]
         if nodes or (probe.ok and not params["wait_timeout"]):
             module.exit_json(changed=False, nodes=nodes)
         if probe.detail.startswith(AUTH_REFUSALS):
@@ -123,7 +137,9 @@ def main() -> None:
         if time.monotonic() >= deadline:
             last = "no such node yet" if probe.ok else probe.detail
             module.fail_json(
-                msg=f"no {params['state']} node at {params['node_ip']} after "
+                msg=f"no {params['state']} node at {params['node_ip']}"
+                + ("" if params["slot"] is None else f" in slot {params['slot']}")
+                + " after "
                 f"{params['wait_timeout']} s (last answer: {last})",
                 nodes=[],
             )

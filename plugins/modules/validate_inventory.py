@@ -100,6 +100,13 @@ ansible_facts:
             gpu:
               description: A GPU host (ray_gpu) - rayfleet reads, checks and watches its GPUs.
               type: bool
+            gpu_mig:
+              description: A GPU host whose nodes run on the GPUs' MIG devices (ray_gpu_mig).
+              type: bool
+            slot:
+              description: The node's place on its host - 0, or 1... where a GPU host is split
+                into several nodes (ray_gpu_nodes), whose node in slot k is named C(<host>/<k>).
+              type: int
             pool: {description: A pool host the autoscaler adds and removes., type: bool}
             spare: {description: A pool host out of the cluster now., type: bool}
             vars:

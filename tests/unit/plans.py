@@ -28,7 +28,7 @@ def cluster(head: str, **fields: Any) -> ClusterPlan:
 def node(host: str, cluster: str, kind: str, group: str, address: str, **fields: Any) -> NodePlan:
     """Ray's default metrics and agent ports, a static node but for ``fields``."""
     return NodePlan(
-        host, cluster, kind, group, address, metrics_port=8090, agent_port=52365, **fields
+        host, cluster, kind, group, address, **{"metrics_port": 8090, "agent_port": 52365, **fields}
     )
 
 

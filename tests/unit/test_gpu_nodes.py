@@ -31,7 +31,7 @@ def problems(nvml: FakeNvml, **settings: Any) -> list[tuple[str, str]]:
 
 def test_a_sound_gpu_host_passes() -> None:
     assert problems(eight_h100s()) == []
-    assert problems(eight_h100s(), ray_gpus_per_node=2, ray_num_gpus=2) == []
+    assert problems(eight_h100s(), ray_gpu_nodes=4, ray_num_gpus=2) == []
 
 
 def test_a_gpu_host_without_a_driver_is_refused_with_the_reason() -> None:
@@ -47,15 +47,17 @@ def test_an_old_driver_is_refused() -> None:
 
 
 def test_more_gpus_asked_than_a_node_has_is_refused() -> None:
-    [(variable, message)] = problems(eight_h100s(), ray_gpus_per_node=4, ray_num_gpus=8)
+    [(variable, message)] = problems(eight_h100s(), ray_gpu_nodes=2, ray_num_gpus=8)
     assert variable == "ray_num_gpus"
     assert "each node of this host has 4 GPU(s)" in message
 
 
 def test_a_split_that_does_not_divide_the_gpus_is_refused() -> None:
-    [(variable, message)] = problems(eight_h100s(), ray_gpus_per_node=3)
-    assert variable == "ray_gpus_per_node"
-    assert "8 usable GPU(s) do not split into nodes of 3" in message
+    [(variable, message)] = problems(eight_h100s(), ray_gpu_nodes=3)
+    assert variable == "ray_gpu_nodes"
+    assert "8 usable GPU(s) do not split evenly into 3 nodes" in message
+    [(variable, message)] = problems(eight_h100s(), ray_gpu_nodes=16)
+    assert "8 usable GPU(s) do not split evenly into 16 nodes" in message
 
 
 def test_a_host_whose_gpus_all_fell_off_the_bus_is_refused() -> None:
@@ -68,8 +70,14 @@ def test_a_host_whose_gpus_all_fell_off_the_bus_is_refused() -> None:
 def test_a_lost_gpu_is_left_out_of_the_split() -> None:
     nvml = eight_h100s()
     nvml.gpus[7].lost = True
-    assert problems(nvml, ray_gpus_per_node=2) == [
-        ("ray_gpus_per_node", "the host's 7 usable GPU(s) do not split into nodes of 2")
+    assert problems(nvml, ray_gpu_nodes=2) == [
+        ("ray_gpu_nodes", "the host's 7 usable GPU(s) do not split evenly into 2 nodes")
+    ]
+    nvml.gpus[6].lost = True
+    assert problems(nvml, ray_gpu_nodes=2) == []
+    assert split_gpus(facts_of(nvml), {**GPU_GROUP, "ray_gpu_nodes": 2}) == [
+        [gpu_uuid(index) for index in range(3)],
+        [gpu_uuid(index) for index in range(3, 6)],
     ]
 
 
@@ -81,29 +89,15 @@ def test_a_non_gpu_host_asked_for_gpus_is_refused() -> None:
     assert gpu_problems("cpu-1", {"ray_num_gpus": None}, facts_of(no_gpu)) == []
 
 
-def test_eight_gpus_split_into_four_nodes_of_two_with_equal_shares() -> None:
-    nodes = split_gpus(
-        facts_of(eight_h100s()),
-        {**GPU_GROUP, "ray_gpus_per_node": 2},
-        num_cpus=96,
-        memory_bytes=1024 * GIB,
-        object_store_bytes=200 * GIB,
-    )
-    assert [node.slot for node in nodes] == [0, 1, 2, 3]
-    assert [node.devices for node in nodes] == [
-        (gpu_uuid(2 * slot), gpu_uuid(2 * slot + 1)) for slot in range(4)
-    ]
-    assert {(node.num_cpus, node.memory_bytes, node.object_store_bytes) for node in nodes} == {
-        (24, 256 * GIB, 50 * GIB)
-    }
-    assert {node.accelerator_type for node in nodes} == {"H100"}
+def test_eight_gpus_split_into_four_nodes_of_two_in_nvml_order() -> None:
+    nodes = split_gpus(facts_of(eight_h100s()), {**GPU_GROUP, "ray_gpu_nodes": 4})
+    assert nodes == [[gpu_uuid(2 * slot), gpu_uuid(2 * slot + 1)] for slot in range(4)]
 
 
 def test_without_a_split_the_host_is_one_node_with_every_gpu() -> None:
-    [node] = split_gpus(
-        facts_of(eight_h100s()), GPU_GROUP, num_cpus=8, memory_bytes=GIB, object_store_bytes=GIB
-    )
-    assert node.devices == tuple(gpu_uuid(index) for index in range(8))
+    assert split_gpus(facts_of(eight_h100s()), GPU_GROUP) == [
+        [gpu_uuid(index) for index in range(8)]
+    ]
 
 
 @pytest.fixture
@@ -114,20 +108,13 @@ def mig_host() -> FakeNvml:
 
 
 def test_mig_devices_are_the_units_of_a_mig_split(mig_host: FakeNvml) -> None:
-    settings = {**GPU_GROUP, "ray_gpu_mig": True, "ray_gpus_per_node": 1}
-    assert problems(mig_host, ray_gpu_mig=True, ray_gpus_per_node=1) == []
-    nodes = split_gpus(
-        facts_of(mig_host), settings, num_cpus=4, memory_bytes=8 * GIB, object_store_bytes=GIB
-    )
-    assert [node.devices for node in nodes] == [("MIG-0",), ("MIG-1",)]
-    assert {node.accelerator_type for node in nodes} == {"H100"}
+    settings = {**GPU_GROUP, "ray_gpu_mig": True, "ray_gpu_nodes": 2}
+    assert problems(mig_host, ray_gpu_mig=True, ray_gpu_nodes=2) == []
+    assert split_gpus(facts_of(mig_host), settings) == [["MIG-0"], ["MIG-1"]]
 
 
 def test_a_gpu_in_mig_mode_is_not_used_whole(mig_host: FakeNvml) -> None:
-    [node] = split_gpus(
-        facts_of(mig_host), GPU_GROUP, num_cpus=4, memory_bytes=GIB, object_store_bytes=GIB
-    )
-    assert node.devices == (gpu_uuid(1),)
+    assert split_gpus(facts_of(mig_host), GPU_GROUP) == [[gpu_uuid(1)]]
 
 
 def test_mig_asked_on_a_host_without_mig_devices_is_refused() -> None:

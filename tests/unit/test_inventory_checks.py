@@ -265,6 +265,8 @@ def test_every_number_the_roles_take_has_a_rule(ray_role_options: dict[str, Any]
         "ray_max_worker_port",
         "ray_object_store_memory",
         "ray_object_store_memory_fraction",
+        "ray_gpu_nodes",
+        "ray_gpu_node_port_step",
     }
     assert numbers - ruled == set()
 

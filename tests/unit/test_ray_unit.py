@@ -12,7 +12,10 @@ from plans import cluster, node
 from ansible_collections.rayfleet.cluster.plugins.filter.ray_unit import FilterModule
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_unit import (
+    host_units,
+    node_labels,
     object_store_bytes,
+    retired_units,
     start_args,
     unit_environment,
 )
@@ -41,6 +44,7 @@ def args_of(name: str, settings: dict[str, Any], memory: tuple[int, int] = (1638
         settings,
         memtotal_mb=memory[0],
         shm_bytes=memory[1],
+        vcpus=8,
         labels_file="/etc/ray/labels.yaml",
         autoscaling_config="/etc/rayfleet/autoscaler/autoscaling.yaml",
     )
@@ -75,6 +79,7 @@ def test_the_head_starts_the_gcs_dashboard_and_autoscaler(settings: dict[str, An
             settings,
             memtotal_mb=1024,
             shm_bytes=0,
+            vcpus=2,
             labels_file="l",
             autoscaling_config="a",
         )
@@ -128,6 +133,7 @@ def test_the_filter_reads_the_plan_fact(settings: dict[str, Any]) -> None:
         settings,
         memtotal_mb=16384,
         shm_bytes=0,
+        vcpus=8,
         labels_file="/etc/ray/labels.yaml",
         autoscaling_config="/a.yaml",
     ) == args_of("cpu-1", settings)
@@ -212,3 +218,120 @@ def test_rocksdb_and_the_users_environment(settings: dict[str, Any]) -> None:
     assert "RAY_gcs_rpc_server_reconnect_timeout_s" not in environment_of(
         with_cluster(), "head", settings
     )
+
+
+# gpu-1, a host of 4 GPUs split into 2 Ray nodes: slot 0 of its own name, slot 1 "gpu-1/1".
+SPLIT = {"ray_gpu": True, "ray_gpu_nodes": 2}
+SPLIT_PLAN = Plan(
+    clusters=PLAN.clusters,
+    nodes={
+        **PLAN.nodes,
+        "gpu-1": node("gpu-1", "lab", "worker", "gpu", "10.0.0.12", gpu=True),
+        "gpu-1/1": node(
+            "gpu-1", "lab", "worker", "gpu", "10.0.0.12", gpu=True, slot=1, metrics_port=8190
+        ),
+    },
+)
+
+
+def split_args(name: str, settings: dict[str, Any]) -> dict[str, str]:
+    args = start_args(
+        SPLIT_PLAN,
+        name,
+        {**settings, **SPLIT},
+        memtotal_mb=16384,
+        shm_bytes=8 * GIB,
+        vcpus=8,
+        labels_file="l",
+        autoscaling_config="a",
+    )
+    return dict(arg.split("=", 1) for arg in args if "=" in arg)
+
+
+def test_the_nodes_of_a_split_host_listen_on_their_own_ports(settings: dict[str, Any]) -> None:
+    first, second = split_args("gpu-1", settings), split_args("gpu-1/1", settings)
+    step = settings["ray_gpu_node_port_step"]
+    for flag in (
+        "--node-manager-port",
+        "--object-manager-port",
+        "--metrics-export-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+    ):
+        assert int(second[flag]) == int(first[flag]) + step
+    low, high = settings["ray_min_worker_port"], settings["ray_max_worker_port"]
+    half = (high - low + 1) // 2
+    assert (int(first["--min-worker-port"]), int(first["--max-worker-port"])) == (
+        low,
+        low + half - 1,
+    )
+    assert (int(second["--min-worker-port"]), int(second["--max-worker-port"])) == (
+        low + half,
+        low + 2 * half - 1,
+    )
+
+
+def test_the_nodes_of_a_split_host_share_its_cpus_memory_and_object_store(
+    settings: dict[str, Any],
+) -> None:
+    whole = int(16 * GIB * 0.3)
+    for name in ("gpu-1", "gpu-1/1"):
+        args = split_args(name, settings)
+        assert args["--num-cpus"] == "4"
+        assert int(args["--object-store-memory"]) == whole // 2
+        assert int(args["--memory"]) == int((8 * GIB - whole // 2) * 0.7)
+    # What the user sets is per node.
+    given = {**settings, "ray_num_cpus": 3, "ray_object_store_memory": GIB, "ray_memory": GIB}
+    args = split_args("gpu-1/1", given)
+    assert (args["--num-cpus"], args["--object-store-memory"], args["--memory"]) == (
+        "3",
+        str(GIB),
+        str(GIB),
+    )
+
+
+def test_each_node_of_a_split_host_is_pinned_to_its_gpus_and_labelled_with_its_slot(
+    settings: dict[str, Any],
+) -> None:
+    devices = [["GPU-a", "GPU-b"], ["GPU-c", "GPU-d"]]
+    for slot, name in enumerate(("gpu-1", "gpu-1/1")):
+        environment = unit_environment(
+            SPLIT_PLAN,
+            name,
+            {**settings, **SPLIT},
+            node_id=name,
+            client={},
+            monitoring={},
+            redis_ca_file="",
+            gpu_devices=devices,
+        )
+        assert environment["CUDA_VISIBLE_DEVICES"] == ",".join(devices[slot])
+        assert node_labels(SPLIT_PLAN, name, {**settings, **SPLIT}) == {
+            "rayfleet.io/cluster": "lab",
+            "rayfleet.io/slot": str(slot),
+        }
+    # A host of one node carries no slot label: its labels stay as they were.
+    assert node_labels(PLAN, "cpu-1", {**settings, "ray_labels": {"zone": "a"}}) == {
+        "zone": "a",
+        "rayfleet.io/cluster": "lab",
+    }
+
+
+def test_a_split_host_has_a_unit_per_node_and_retires_the_slots_it_lost() -> None:
+    units = host_units(SPLIT_PLAN, "gpu-1", "ray", "/etc/ray")
+    assert [(unit["node"], unit["service"], unit["environment_file"]) for unit in units] == [
+        ("gpu-1", "ray", "/etc/ray/ray.env"),
+        ("gpu-1/1", "ray-1", "/etc/ray/ray-1.env"),
+    ]
+    found = ["ray-1.service", "ray-2.service", "ray-3.service", "ray-x.service", "ray.service"]
+    retired = retired_units(SPLIT_PLAN, "gpu-1", "ray", "/etc/ray", found)
+    assert [(unit["service"], unit["labels_file"]) for unit in retired] == [
+        ("ray-2", "/etc/ray/labels-2.yaml"),
+        ("ray-3", "/etc/ray/labels-3.yaml"),
+    ]
+    assert [unit["service"] for unit in retired_units(PLAN, "cpu-1", "ray", "/etc/ray", found)] == [
+        "ray-1",
+        "ray-2",
+        "ray-3",
+    ]
