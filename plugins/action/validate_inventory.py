@@ -25,7 +25,6 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.gcs_storage impor
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_PORTS,
-    NODE_PORTS,
     VAR_PREFIX,
     HostInput,
     Problem,
@@ -47,6 +46,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     PROVISIONER_VAR,
     REDIS_GROUP,
     WORKERS_GROUP,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
+    NODE_PORTS,
+    host_ports,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, Plan, build_plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import (
@@ -220,8 +223,8 @@ class ActionModule(ActionBase):
         worker_ports = None
         if node is not None:
             settings = effective_vars(node, defaults)
-            names = (*NODE_PORTS, *(HEAD_PORTS if node.is_head else ()))
-            ray_ports = {variable: settings[variable] for variable in names}
+            # Every node's of a host split into several (ray_gpu_nodes).
+            ray_ports = host_ports(settings, (*NODE_PORTS, *(HEAD_PORTS if node.is_head else ())))
             worker_ports = (settings["ray_min_worker_port"], settings["ray_max_worker_port"])
         others: dict[str, int] = {}
         if name in monitoring["exporters"]:

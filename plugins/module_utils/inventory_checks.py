@@ -383,16 +383,12 @@ def _check_split(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
         )
         if isinstance(value, bool) or not isinstance(value, int) or value < 1
     ]
-    if problems or count == 1:
+    # Like ray_gpu_mig, it means nothing to a host that is no GPU host (a group_vars/all or
+    # --extra-vars setting reaches those too).
+    if problems or count == 1 or not boolean(settings["ray_gpu"]):
         return problems
     workers = settings["ray_max_worker_port"] - settings["ray_min_worker_port"] + 1
     refusals = (
-        (
-            not boolean(settings["ray_gpu"]),
-            "ray_gpu",
-            "is false, but only a GPU host's GPUs split into nodes (ray_gpu_nodes)",
-            "set ray_gpu: true on the host's GPU group, or remove ray_gpu_nodes",
-        ),
         (
             host.is_head,
             "ray_gpu_nodes",

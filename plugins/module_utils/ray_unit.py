@@ -109,7 +109,9 @@ def start_args(
     return args + [str(arg) for arg in settings["ray_start_extra_args"]]
 
 
-def _shares(settings: Mapping[str, Any], memtotal_mb: int, shm_bytes: int, vcpus: int) -> dict:
+def _shares(
+    settings: Mapping[str, Any], memtotal_mb: int, shm_bytes: int, vcpus: int
+) -> dict[str, int]:
     """Each node's share of the host: its object store and, on a split host, CPUs and memory.
 
     An explicit ray_object_store_memory is per node; a sized one is split with the host.

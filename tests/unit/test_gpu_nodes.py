@@ -8,6 +8,7 @@ import fake_nvml
 import pytest
 from fake_nvml import GIB, FakeGpu, FakeMig, FakeNvml, eight_h100s, gpu_uuid
 
+from ansible_collections.rayfleet.cluster.plugins.filter.gpu import FilterModule
 from ansible_collections.rayfleet.cluster.plugins.module_utils.gpu_nodes import (
     gpu_problems,
     split_gpus,
@@ -129,3 +130,28 @@ def test_settings_given_as_extra_vars_strings_are_read_as_their_types() -> None:
     ]
     no_gpu = FakeNvml(init_error=fake_nvml.NVML_ERROR_LIBRARY_NOT_FOUND)
     assert gpu_problems("cpu-1", {"ray_gpu": "false"}, facts_of(no_gpu)) == []
+
+
+def test_each_gpu_is_owned_by_the_node_it_was_split_to() -> None:
+    owners = FilterModule().filters()["gpu_owners"]
+    nvml = FakeNvml(gpus=[FakeGpu(gpu_uuid(index)) for index in range(4)])
+    nvml.gpus[3].lost = True
+    # 3 usable GPUs as 3 nodes; the lost one is no node's.
+    assert owners(facts_of(nvml), "gpu-1", mig=False, nodes=3) == {
+        gpu_uuid(0): "gpu-1",
+        gpu_uuid(1): "gpu-1/1",
+        gpu_uuid(2): "gpu-1/2",
+        gpu_uuid(3): "",
+    }
+
+
+def test_a_mig_gpu_is_owned_by_every_node_that_has_one_of_its_devices(mig_host: FakeNvml) -> None:
+    owners = FilterModule().filters()["gpu_owners"]
+    assert owners(facts_of(mig_host), "gpu-1", mig=True, nodes=2) == {
+        gpu_uuid(0): "gpu-1,gpu-1/1",
+        gpu_uuid(1): "",
+    }
+    assert owners(facts_of(mig_host), "gpu-1", mig=True, nodes=1) == {
+        gpu_uuid(0): "gpu-1",
+        gpu_uuid(1): "",
+    }

@@ -10,13 +10,13 @@ import pytest
 from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks import (
     HEAD_PORTS,
     LEAST_VALUES,
-    NODE_PORTS,
     HostInput,
     Problem,
     RedisHost,
     check_inventory,
     listener_problems,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import NODE_PORTS
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import build_plan
 
 Defaults = dict[str, Any]
@@ -948,3 +948,89 @@ def test_an_object_store_larger_than_dev_shm_is_refused(defaults: Defaults) -> N
     assert "does not fit the host's /dev/shm (1073741824 bytes)" in problem.message
     fits = replace(head(ray_object_store_memory=512 * 1024**2), shm_bytes=1024**3)
     assert problems_of([fits], defaults) == []
+
+
+# A GPU worker host split into several Ray nodes (ray_gpu_nodes).
+
+
+def split_worker(**user_vars: Any) -> HostInput:
+    return worker("gpu-1", ("ray_workers_gpu",), address="10.0.0.12", ray_gpu=True, **user_vars)
+
+
+def test_a_gpu_host_split_into_nodes_gets_a_node_per_slot(defaults: Defaults) -> None:
+    hosts = [head(), split_worker(ray_gpu_nodes=3)]
+    assert problems_of(hosts, defaults) == []
+    plan = build_plan(hosts, defaults)
+    assert plan.hosts()["gpu-1"] == ["gpu-1", "gpu-1/1", "gpu-1/2"]
+    step = defaults["ray_gpu_node_port_step"]
+    assert [(node.slot, node.metrics_port, node.agent_port) for node in plan.nodes_on("gpu-1")] == [
+        (
+            slot,
+            defaults["ray_metrics_export_port"] + slot * step,
+            defaults["ray_dashboard_agent_listen_port"] + slot * step,
+        )
+        for slot in range(3)
+    ]
+    # A host that is no GPU host stays one node, whatever ray_gpu_nodes says.
+    assert build_plan([head(), worker("cpu-1", ray_gpu_nodes=2)], defaults).hosts()["cpu-1"] == [
+        "cpu-1"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "variable", "says"),
+    [
+        (split_worker(ray_gpu_nodes=0), "ray_gpu_nodes", "0 is not a whole number from 1"),
+        (split_worker(ray_gpu_node_port_step=0), "ray_gpu_node_port_step", "not a whole number"),
+        (
+            split_worker(ray_gpu_nodes=2, ray_min_worker_port=10002, ray_max_worker_port=10002),
+            "ray_gpu_nodes",
+            "cannot share the 1 worker port(s)",
+        ),
+        # Slot 1's ports run into Ray's worker port range.
+        (
+            split_worker(ray_gpu_nodes=2, ray_gpu_node_port_step=4000),
+            "ray_node_manager_port + 1 x ray_gpu_node_port_step",
+            "port 10380 lies in Ray's worker port range",
+        ),
+        # Slot 1's ports run into slot 0's.
+        (
+            split_worker(ray_gpu_nodes=2, ray_gpu_node_port_step=1),
+            "ray_node_manager_port + 1 x ray_gpu_node_port_step",
+            "port 6381 is also ray_object_manager_port",
+        ),
+        (
+            split_worker(ray_gpu_nodes=2, ray_gpu_node_port_step=20000),
+            "ray_dashboard_agent_listen_port + 1 x ray_gpu_node_port_step",
+            "72365 is not a port",
+        ),
+        # Each node's explicit object store must fit /dev/shm alongside the others'.
+        (
+            replace(
+                split_worker(ray_gpu_nodes=2, ray_object_store_memory=3 * 2**30),
+                shm_bytes=5 * 2**30,
+            ),
+            "ray_object_store_memory",
+            "for each of its 2 nodes does not fit the host's /dev/shm",
+        ),
+    ],
+)
+def test_a_split_that_cannot_run_is_refused(
+    defaults: Defaults, host: HostInput, variable: str, says: str
+) -> None:
+    found = [
+        problem for problem in problems_of([head(), host], defaults) if problem.variable == variable
+    ]
+    assert found and says in only(found).message and only(found).host == "gpu-1"
+
+
+def test_a_split_head_or_pool_host_is_refused(defaults: Defaults) -> None:
+    # Not a GPU host: ray_gpu_nodes means nothing to it, as ray_gpu_mig.
+    assert problems_of([head(ray_gpu_nodes=2), worker("cpu-1", ray_gpu_nodes=2)], defaults) == []
+    split_head = head(ray_gpu=True, ray_gpu_nodes=2)
+    assert "a cluster has one head node" in only(problems_of([split_head], defaults)).message
+    pool_host = replace(
+        split_worker(ray_gpu_nodes=2, ray_num_cpus=4), in_pool=True, pool_group=True
+    )
+    found = problems_of([head(ray_autoscaling=True), pool_host], defaults)
+    assert "the autoscaler counts one Ray node per pool host" in only(found).message

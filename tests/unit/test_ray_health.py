@@ -138,3 +138,34 @@ def test_a_gcs_that_answers_at_once_is_asked_once() -> None:
 
     assert first_success(up, 3, 1.0, lambda _: None).ok
     assert len(calls) == 1
+
+
+def test_a_dead_node_of_a_split_host_is_not_hidden_by_its_alive_sibling() -> None:
+    # gpu-1's two nodes share its address; their slot label tells them apart.
+    result = [
+        {"node_ip": "10.0.0.10", "state": "ALIVE"},
+        {"node_ip": "10.0.0.12", "state": "ALIVE", "labels": {"rayfleet.io/slot": "0"}},
+        {"node_ip": "10.0.0.12", "state": "DEAD", "labels": {"rayfleet.io/slot": "1"}},
+    ]
+    head_probes = HeadProbes(
+        gcs=Probe(True, "HTTP 200", 0.001, "success"),
+        nodes=Probe(True, "HTTP 200", 0.004, json.dumps({"data": {"result": {"result": result}}})),
+        metrics=Probe(True, "HTTP 200", 0.002, METRICS),
+    )
+    nodes = [
+        HEAD,
+        ExpectedNode("gpu-1", "10.0.0.12", 52365),
+        ExpectedNode("gpu-1/1", "10.0.0.12", 52465, slot=1),
+    ]
+
+    def raylet(address: str, port: int) -> Probe:
+        if port == 52465:
+            return Probe(False, "[Errno 111] Connection refused")
+        return Probe(True, "HTTP 200", 0.001, "success")
+
+    result_ = as_result(cluster_health(HEAD, nodes, head_probes, raylet, LIMITS))
+    assert result_["unhealthy"] == ["gpu-1/1"]
+    assert result_["lines"][2] == (
+        "gpu-1/1 (10.0.0.12): UNHEALTHY: raylet: [Errno 111] Connection refused; "
+        "Ray node state: DEAD"
+    )

@@ -33,7 +33,7 @@ def main() -> None:
                     {
                         "ip": node["NodeManagerAddress"],
                         "resources": node["Resources"],
-                        "labels": node.get("Labels", {}),
+                        "slot": node.get("Labels", {}).get("rayfleet.io/slot"),
                         "task_saw": ray.get(seen[node["NodeID"]], timeout=120)
                         if node["NodeID"] in seen
                         else None,
