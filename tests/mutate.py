@@ -155,6 +155,35 @@ MUTATIONS = (
         "        return gpus\n",
         GPU_TESTS,
     ),
+    # A GPU host split into several Ray nodes.
+    Mutation(
+        "a split host's nodes share their ports",
+        "plugins/module_utils/node_slots.py",
+        "**{name: int(settings[name]) + slot * step for name in NODE_PORTS},",
+        "**{name: int(settings[name]) for name in NODE_PORTS},",
+        ("tests/unit/test_ray_unit.py", *VALIDATION_TESTS),
+    ),
+    Mutation(
+        "a split host's nodes each claim all its CPUs",
+        "plugins/module_utils/ray_unit.py",
+        '"ray_num_cpus": max(vcpus // count, 1),',
+        '"ray_num_cpus": vcpus,',
+        ("tests/unit/test_ray_unit.py",),
+    ),
+    Mutation(
+        "a dead node hides behind its host's live one",
+        "plugins/module_utils/ray_health.py",
+        'key = (node["node_ip"], node_slot(node))',
+        'key = (node["node_ip"], 0)',
+        ("tests/unit/test_ray_health.py",),
+    ),
+    Mutation(
+        "a host split into fewer nodes keeps the others",
+        "plugins/module_utils/ray_unit.py",
+        "for slot in sorted(slots - kept)]",
+        "for slot in sorted(slots & kept)]",
+        ("tests/unit/test_ray_unit.py",),
+    ),
     Mutation(
         "no alert for uncorrectable ECC errors",
         ALERTS,
