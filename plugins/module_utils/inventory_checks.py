@@ -749,7 +749,19 @@ def _check_pool(cluster: ClusterHosts, defaults: Mapping[str, Any]) -> list[Prob
                     f"{host.worker_groups[0]} out of {POOL_GROUP}",
                 )
             )
-        if effective_vars(host, defaults)["ray_num_cpus"] is None:
+        settings = effective_vars(host, defaults)
+        if boolean(settings["ray_gpu"]) and settings["ray_num_gpus"] is None:
+            problems.append(
+                Problem(
+                    host.name,
+                    "ray_num_gpus",
+                    "is unset on a GPU host of the pool, so the autoscaler would never add one "
+                    "for work that asks for GPUs: it plans a node type's capacity before any of "
+                    "its hosts is up",
+                    f"set ray_num_gpus for {host.worker_groups[0]} to the GPUs each host has",
+                )
+            )
+        if settings["ray_num_cpus"] is None:
             problems.append(
                 Problem(
                     host.name,

@@ -753,6 +753,17 @@ def test_a_pool_node_type_declares_its_cpus(defaults: Defaults) -> None:
     assert "pool_small" in problem.fix
 
 
+def test_a_gpu_pool_node_type_declares_its_gpus(defaults: Defaults) -> None:
+    # A pool of GPU hosts joins and leaves like any other, once the autoscaler knows its GPUs.
+    host = spare("gpu-7", "pool_gpu", ray_gpu=True)
+    problem = only(problems_of([head(ray_autoscaling=True), host], defaults))
+    assert (problem.host, problem.variable) == ("gpu-7", "ray_num_gpus")
+    assert "pool_gpu" in problem.fix
+    declared = spare("gpu-7", "pool_gpu", ray_gpu=True, ray_num_gpus=4)
+    assert problems_of([head(ray_autoscaling=True), declared], defaults) == []
+    assert build_plan([head(ray_autoscaling=True), declared], defaults).nodes["gpu-7"].gpu
+
+
 def test_pool_membership_goes_through_a_node_type(defaults: Defaults) -> None:
     loose = replace(worker("cpu-9", ray_num_cpus=2), in_pool=True)
     problem = only(problems_of([head(ray_autoscaling=True), loose], defaults))
@@ -1030,7 +1041,7 @@ def test_a_split_head_or_pool_host_is_refused(defaults: Defaults) -> None:
     split_head = head(ray_gpu=True, ray_gpu_nodes=2)
     assert "a cluster has one head node" in only(problems_of([split_head], defaults)).message
     pool_host = replace(
-        split_worker(ray_gpu_nodes=2, ray_num_cpus=4), in_pool=True, pool_group=True
+        split_worker(ray_gpu_nodes=2, ray_num_cpus=4, ray_num_gpus=2), in_pool=True, pool_group=True
     )
     found = problems_of([head(ray_autoscaling=True), pool_host], defaults)
     assert "the autoscaler counts one Ray node per pool host" in only(found).message
