@@ -331,3 +331,33 @@ def test_a_job_on_the_socket_gets_nothing_beyond_the_pool(
     assert ask(json.dumps({"op": "terminate", "node_id": "cpu-1"}).encode()) == {}
     assert launcher.runs == [(JOIN_PLAYBOOK, "small-1")]
     assert list(pool_state(tmp_path)) == ["small-1"]
+
+
+def test_a_corrupt_state_file_never_takes_the_provider_down(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path, launcher)
+    [node_id] = launch(provider, "small")
+    launcher.finish("small-1")
+    state_file = tmp_path / "state" / "state.json"
+    # As a full disk or a hand edit could leave it (issue 15 saw a restart loop from one).
+    state_file.write_text('{"version": 1, "hosts": {"small-1": {"sta')
+    # The next round of Ray's autoscaler: the same members, and nothing raised.
+    assert node_id in provider.non_terminated_nodes({TAG_RAY_NODE_KIND: NODE_KIND_WORKER})
+    [aside] = state_file.parent.glob("state.json.bad-*")
+    assert aside.read_text().startswith('{"version": 1')
+    # The member is re-checked by the join playbook; the others leave, so that none runs
+    # Ray outside the provider's view, and are free again once they have.
+    assert sorted(launcher.runs[1:]) == [
+        (JOIN_PLAYBOOK, "small-1"),
+        (LEAVE_PLAYBOOK, "big-1"),
+        (LEAVE_PLAYBOOK, "small-2"),
+    ]
+    for host in ("small-1", "small-2", "big-1"):
+        launcher.finish(host)
+    assert {name: record.status for name, record in pool_state(tmp_path).items()} == {
+        "small-1": Status.RUNNING,
+        "small-2": Status.FREE,
+        "big-1": Status.FREE,
+    }
+    assert provider.is_running(node_id)

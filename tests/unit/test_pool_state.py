@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rayfleet.autoscaler.members_inventory import joined, render
 from rayfleet.autoscaler.state import (
     HostRecord,
     LaunchRequest,
@@ -24,6 +25,7 @@ from rayfleet.autoscaler.state import (
     mark_running,
     mark_terminating,
     members,
+    rebuild,
     unfinished,
     write_atomically,
 )
@@ -159,3 +161,57 @@ def test_concurrent_requests_never_get_the_same_host(tmp_path: Path) -> None:
     chosen = sorted(host for _ in workers for host in results.get(timeout=5))
     assert chosen == ["small-1", "small-2"]
     assert set(members(StateStore(tmp_path).read()).values()) == {"small-1", "small-2"}
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        '{"version": 1, "hosts": {"small-1": {"status": "runn',
+        "",
+        "\x00\xff\xfe",
+        '{"version": 1, "hosts": {"small-1": {"status": "lost"}}}',
+        "[]",
+    ],
+)
+def test_a_corrupt_state_is_set_aside_and_rebuilt_from_the_members_file(
+    tmp_path: Path, garbage: str
+) -> None:
+    # small-1 was a member; small-2 was leaving (so the members file no longer lists it).
+    state, _ = take({}, "small")
+    state = mark_running(state, "small-1", 1)
+    members_file = tmp_path / "members.yml"
+    members_file.write_text(render(state, POOL, "lab"))
+    seen: list[PoolState] = []
+    store = StateStore(
+        tmp_path,
+        on_change=seen.append,
+        rebuild=lambda: rebuild(POOL, joined(members_file.read_text()), 1_800_000_000),
+    )
+    (tmp_path / "state.json").write_bytes(garbage.encode("latin-1"))
+    rebuilt = store.read()
+    [aside] = tmp_path.glob("state.json.bad-*")
+    assert aside.read_bytes() == garbage.encode("latin-1")
+    assert (rebuilt["small-1"].status, rebuilt["small-1"].node_id) == (
+        Status.RUNNING,
+        state["small-1"].node_id,
+    )
+    # Every other pool host leaves, so that no Ray runs where the state says free.
+    assert {rebuilt[name].status for name in ("small-2", "big-1")} == {Status.TERMINATING}
+    assert store.read() == rebuilt == seen[0]
+    # A new allocation never gives a node id out twice.
+    after, _ = take(mark_free(rebuilt, "small-2", 2), "small")
+    assert after["small-2"].node_id == "small-2-1800000001"
+
+
+def test_a_change_on_a_corrupt_state_rebuilds_it_first(tmp_path: Path) -> None:
+    store = StateStore(tmp_path, rebuild=lambda: rebuild(POOL, {}, 5))
+    (tmp_path / "state.json").write_text("{")
+    chosen = store.change(lambda state: take(mark_free(state, "big-1", 6), "big"))
+    assert chosen == ["big-1"]
+    assert store.read()["small-1"].status is Status.TERMINATING
+
+
+def test_an_unreadable_members_file_lists_no_member() -> None:
+    assert joined("") == {}
+    assert joined("all: [") == {}
+    assert joined("all:\n  children:\n    ray_pool_members:\n      hosts:\n        x: {}\n") == {}

@@ -18,7 +18,14 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     POOL_STATUS_VAR,
 )
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import PoolHost, PoolState, members, write_atomically
+from rayfleet.autoscaler.state import (
+    MEMBER_STATUSES,
+    PoolHost,
+    PoolState,
+    Status,
+    members,
+    write_atomically,
+)
 
 HEADER = (
     "# Written by rayfleet's autoscaler on every change of the pool; do not edit.\n"
@@ -58,3 +65,23 @@ def write(settings: ProviderSettings, state: PoolState) -> None:
     """Replace the members file; readable by all, like any inventory."""
     text = render(state, settings.pool, settings.cluster)
     write_atomically(settings.members_file, text, mode=0o644)
+
+
+def joined(text: str) -> dict[str, tuple[str, Status]]:
+    """The members a members inventory lists: host to its node id and status.
+
+    What cannot be read there lists no member (a rebuild then has every host leave).
+    """
+    try:
+        hosts = yaml.safe_load(text)["all"]["children"][POOL_MEMBERS_GROUP]["hosts"]
+        found = {
+            str(name): (str(fields[NODE_ID_VAR]), Status(fields[POOL_STATUS_VAR]))
+            for name, fields in hosts.items()
+        }
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    return {
+        name: (node_id, status)
+        for name, (node_id, status) in found.items()
+        if node_id and status in MEMBER_STATUSES
+    }

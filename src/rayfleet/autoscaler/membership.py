@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from rayfleet.autoscaler import fence, members_inventory, prometheus_targets
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import PoolState
+from rayfleet.autoscaler.state import PoolState, StateStore, rebuild
+
+
+def pool_store(
+    settings: ProviderSettings, rebuild: Callable[[], PoolState] | None = None
+) -> StateStore:
+    """The pool's state, publishing each change; if corrupt, rebuilt by ``rebuild``, by
+    default from the members file (``rebuilt``)."""
+    return StateStore(
+        settings.state_dir,
+        on_change=lambda state: publish(settings, state),
+        rebuild=rebuild or (lambda: rebuilt(settings)),
+    )
+
+
+def rebuilt(settings: ProviderSettings) -> PoolState:
+    """The state as the members inventory (written with every change) last told it."""
+    try:
+        text = settings.members_file.read_text()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return rebuild(settings.pool, members_inventory.joined(text), time.time())
 
 
 def publish(settings: ProviderSettings, state: PoolState, force: bool = False) -> None:

@@ -36,7 +36,14 @@ from ray.autoscaler.tags import (
 
 from rayfleet.autoscaler.requests import Create, ReadState, Request, SetTags, Terminate, encode
 from rayfleet.autoscaler.settings import ProviderSettings
-from rayfleet.autoscaler.state import HostRecord, PoolState, Status, decode, members
+from rayfleet.autoscaler.state import (
+    CorruptStateError,
+    HostRecord,
+    PoolState,
+    Status,
+    decode,
+    members,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +131,7 @@ class AnsibleNodeProvider(NodeProvider):
         """
         try:
             self._last_state = decode(self._ask(ReadState())["state"])
-        except ProvisionerError as error:
+        except (ProvisionerError, CorruptStateError) as error:
             logger.warning("rayfleet: pool state as last read: %s", error)
         return self._last_state
 

@@ -18,6 +18,7 @@ import logging
 import os
 import socketserver
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,7 +43,6 @@ from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
     LaunchRequest,
     PoolState,
-    StateStore,
     Status,
     allocate,
     encode,
@@ -73,15 +73,27 @@ class Provisioner:
         self.launcher = launcher
         self._pool = {host.name: host for host in settings.pool}
         self.node_types = dict(Counter(host.node_type for host in settings.pool))
-        self.store = StateStore(
-            settings.state_dir, on_change=lambda state: membership.publish(settings, state)
-        )
+        self.store = membership.pool_store(settings, rebuild=self._rebuild)
+        # Set when a corrupt state file was rebuilt: its joined and leaving hosts are
+        # re-checked after the request at hand, as at a start.
+        self._rebuilt = False
+        self._rebuilt_lock = threading.Lock()
         # The files may predate this head's settings (monitoring turned on, say), and a
         # host's firewall its last reload: all of them again, before any playbook runs.
         self.store.with_lock(lambda state: membership.publish(settings, state, force=True))
+        # A start re-checks them anyway.
+        self._rebuilt = False
         self._reconcile()
 
     def handle(self, request: Request) -> dict[str, Any]:
+        answer = self._answer(request)
+        with self._rebuilt_lock:
+            rebuilt, self._rebuilt = self._rebuilt, False
+        if rebuilt:
+            self._reconcile()
+        return answer
+
+    def _answer(self, request: Request) -> dict[str, Any]:
         if isinstance(request, Create):
             return {"nodes": self.create(request)}
         if isinstance(request, ReadState):
@@ -91,6 +103,11 @@ class Provisioner:
         else:
             self.set_tags(request)
         return {}
+
+    def _rebuild(self) -> PoolState:
+        with self._rebuilt_lock:
+            self._rebuilt = True
+        return membership.rebuilt(self.settings)
 
     def create(self, request: Create) -> list[str]:
         """Node ids of the hosts chosen for the request, each now joining."""

@@ -28,7 +28,6 @@ from rayfleet.autoscaler.state import (
     MEMBER_STATUSES,
     LaunchRequest,
     PoolState,
-    StateStore,
     allocate,
     mark_free,
     mark_running,
@@ -75,9 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     updated = mark_free(updated, host, now)
         return updated, state
 
-    store = StateStore(
-        settings.state_dir, on_change=lambda state: membership.publish(settings, state)
-    )
+    store = membership.pool_store(settings)
     before = store.change(transition)
     after = store.read()
     print(

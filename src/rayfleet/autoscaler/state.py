@@ -2,16 +2,19 @@
 
 Every change happens under an exclusive file lock and is written atomically (a temporary
 file renamed over the old one), so the autoscaler, a manual join or leave and a crash at
-any point leave one consistent file. The pure transitions take and return plain values so
-that tests drive them without a cluster.
+any point leave one consistent file. A file that is not one (a disk fault, a hand edit) is
+set aside for inspection and the state rebuilt (``rebuild``), never a crash. The pure
+transitions take and return plain values so that tests drive them without a cluster.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -23,6 +26,11 @@ STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 FORMAT_VERSION = 1
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+class CorruptStateError(ValueError):
+    """The state file holds no pool state of this format."""
 
 
 class Status(str, Enum):
@@ -213,21 +221,52 @@ def encode(state: PoolState) -> str:
 
 
 def decode(text: str) -> PoolState:
-    document = json.loads(text)
-    if document.get("version") != FORMAT_VERSION:
-        raise ValueError(f"unknown pool state format {document.get('version')!r}")
+    """The state in ``text``; CorruptStateError for anything else."""
+    try:
+        document = json.loads(text)
+        if document.get("version") != FORMAT_VERSION:
+            raise CorruptStateError(f"unknown pool state format {document.get('version')!r}")
+        return {
+            str(name): HostRecord(
+                status=Status(fields["status"]),
+                node_id=str(fields["node_id"]),
+                allocations=int(fields["allocations"]),
+                tags=dict(fields["tags"]),
+                failures=int(fields["failures"]),
+                quarantined_until=float(fields["quarantined_until"]),
+                last_error=str(fields["last_error"]),
+                changed_at=float(fields["changed_at"]),
+            )
+            for name, fields in document["hosts"].items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CorruptStateError(f"{type(error).__name__}: {error}") from error
+
+
+def rebuild(
+    pool: Sequence[PoolHost], joined: Mapping[str, tuple[str, Status]], now: float
+) -> PoolState:
+    """A state that lost its file, from the members the members inventory lists.
+
+    ``joined``: host to its node id and status (launching or running) there. Those stay
+    members, and the next provisioner re-checks them (the join playbook is idempotent);
+    every other pool host is leaving, so the leave playbook makes sure no Ray runs there
+    before it is free again. Allocations restart at ``now`` (seconds), above any count
+    the lost file held, so no node id is given twice.
+    """
+    allocations = int(now)
     return {
-        name: HostRecord(
-            status=Status(fields["status"]),
-            node_id=str(fields["node_id"]),
-            allocations=int(fields["allocations"]),
-            tags=dict(fields["tags"]),
-            failures=int(fields["failures"]),
-            quarantined_until=float(fields["quarantined_until"]),
-            last_error=str(fields["last_error"]),
-            changed_at=float(fields["changed_at"]),
+        host.name: (
+            HostRecord(
+                status=joined[host.name][1],
+                node_id=joined[host.name][0],
+                allocations=allocations,
+                changed_at=now,
+            )
+            if host.name in joined
+            else HostRecord(status=Status.TERMINATING, allocations=allocations, changed_at=now)
         )
-        for name, fields in document["hosts"].items()
+        for host in pool
     }
 
 
@@ -256,39 +295,74 @@ class StateStore:
 
     ``on_change`` runs with each new state while the lock is still held, so files
     derived from the state (the members inventory) never lag behind or race.
+    ``rebuild`` makes the state anew when the file is corrupt (else it starts empty).
     """
 
     def __init__(
-        self, directory: Path, on_change: Callable[[PoolState], None] | None = None
+        self,
+        directory: Path,
+        on_change: Callable[[PoolState], None] | None = None,
+        rebuild: Callable[[], PoolState] | None = None,
     ) -> None:
         self.directory = directory
         self.path = directory / STATE_FILE
         self._lock_path = directory / LOCK_FILE
         self._on_change = on_change
+        self._rebuild = rebuild
 
     def read(self) -> PoolState:
         """A snapshot; safe without the lock because writes are atomic."""
         try:
-            return decode(self.path.read_text())
-        except FileNotFoundError:
-            return {}
+            return self._load()
+        except CorruptStateError:
+            with self._locked():
+                return self._load_or_rebuild()
 
     def change(self, transition: Callable[[PoolState], tuple[PoolState, T]]) -> T:
         """Apply ``transition`` to the current state and persist what it returns."""
         with self._locked():
-            before = self.read()
+            before = self._load_or_rebuild()
             after, result = transition(before)
             if after != before or not self.path.exists():
-                # Its owner's alone: the node provider asks the provisioner for it.
-                write_atomically(self.path, encode(after), mode=0o600)
-                if self._on_change is not None:
-                    self._on_change(after)
+                self._write(after)
             return result
 
     def with_lock(self, action: Callable[[PoolState], None]) -> None:
         """Run ``action`` on the current state, holding the lock that changes take."""
         with self._locked():
-            action(self.read())
+            action(self._load_or_rebuild())
+
+    def _load(self) -> PoolState:
+        try:
+            return decode(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except UnicodeDecodeError as error:
+            raise CorruptStateError(str(error)) from error
+
+    def _load_or_rebuild(self) -> PoolState:
+        """The state, the lock held: a corrupt file goes aside, a rebuilt state in its place."""
+        try:
+            return self._load()
+        except CorruptStateError as error:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = self.path.with_name(f"{STATE_FILE}.bad-{stamp}")
+            os.replace(self.path, aside)
+            state = self._rebuild() if self._rebuild is not None else {}
+            logger.error(
+                "rayfleet: the pool state was corrupt (%s); kept as %s and rebuilt: %d host(s)",
+                error,
+                aside,
+                len(state),
+            )
+            self._write(state)
+            return state
+
+    def _write(self, state: PoolState) -> None:
+        # Its owner's alone: the node provider asks the provisioner for it.
+        write_atomically(self.path, encode(state), mode=0o600)
+        if self._on_change is not None:
+            self._on_change(state)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
