@@ -74,8 +74,11 @@ LEAST_VALUES: dict[str, float] = {
     "ray_limit_nofile": 1,
     "ray_restart_sec": 0,
     "ray_stop_timeout_sec": 1,
+    "ray_drain_timeout_s": 0,
     "ray_start_timeout": 1,
 }
+# What a worker's stop needs after its drain: Ray stops its processes, each with a grace period.
+SHUTDOWN_AFTER_DRAIN_S = 20
 # Ray's floor for an object store it is given a size for (ray_constants).
 OBJECT_STORE_MINIMUM_BYTES = 75 * 1024 * 1024
 # Ray's ceiling for a resource quantity (ray_constants.MAX_RESOURCE_QUANTITY).
@@ -592,6 +595,23 @@ def _check_pairs(host: HostInput, settings: Mapping[str, Any]) -> list[Problem]:
                 "ray_autoscaler_quarantine_max_s",
                 f"{most} is below ray_autoscaler_quarantine_s {first}, the first quarantine",
                 "make it at least ray_autoscaler_quarantine_s",
+            )
+        )
+    drain, stop = settings["ray_drain_timeout_s"], settings["ray_stop_timeout_sec"]
+    if (
+        not host.is_head
+        and _at_least_least(settings, "ray_drain_timeout_s", "ray_stop_timeout_sec")
+        and drain > 0
+        and stop < drain + SHUTDOWN_AFTER_DRAIN_S
+    ):
+        problems.append(
+            Problem(
+                host.name,
+                "ray_stop_timeout_sec",
+                f"{stop} s leaves a worker no time to stop after draining for up to "
+                f"ray_drain_timeout_s {drain} s: systemd would kill it mid-drain",
+                f"make it at least ray_drain_timeout_s + {SHUTDOWN_AFTER_DRAIN_S}, or set "
+                "ray_drain_timeout_s: 0 to stop without draining",
             )
         )
     return problems

@@ -224,6 +224,11 @@ def unit_environment(
         environment["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(
             settings["ray_gcs_reconnect_timeout_s"]
         )
+    # SIGTERM drains a worker first (no new work, running tasks may finish); a head stops at
+    # once, as draining it would only delay its restart.
+    environment["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = (
+        "0" if head else str(settings["ray_drain_timeout_s"])
+    )
     if head:
         environment |= _storage_environment(cluster, settings, redis_ca_file)
         environment["RAY_DASHBOARD_STARTUP_TIMEOUT_S"] = str(settings["ray_start_timeout"])

@@ -276,6 +276,7 @@ PARTNERS: dict[str, dict[str, Any]] = {
     "ray_tls_cert_days": {"ray_tls_renew_days": 0},
     "ray_autoscaler_quarantine_max_s": {"ray_autoscaler_quarantine_s": 0},
     "ray_max_workers": {"ray_min_workers": 0},
+    "ray_stop_timeout_sec": {"ray_drain_timeout_s": 0},
 }
 
 
@@ -1045,3 +1046,14 @@ def test_a_split_head_or_pool_host_is_refused(defaults: Defaults) -> None:
     )
     found = problems_of([head(ray_autoscaling=True), pool_host], defaults)
     assert "the autoscaler counts one Ray node per pool host" in only(found).message
+
+
+def test_a_worker_stops_only_after_its_drain(defaults: Defaults) -> None:
+    short = worker("cpu-1", ray_drain_timeout_s=50, ray_stop_timeout_sec=60)
+    problem = only(problems_of([head(), short], defaults))
+    assert (problem.variable, problem.host) == ("ray_stop_timeout_sec", "cpu-1")
+    assert "mid-drain" in problem.message and "at least ray_drain_timeout_s + 20" in problem.fix
+    # The head never drains; a worker that does not drain stops at once.
+    assert problems_of([head(ray_drain_timeout_s=50, ray_stop_timeout_sec=60)], defaults) == []
+    idle = worker("cpu-1", ray_drain_timeout_s=0, ray_stop_timeout_sec=5)
+    assert problems_of([head(), idle], defaults) == []

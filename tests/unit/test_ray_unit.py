@@ -169,6 +169,7 @@ def test_a_worker_of_an_autoscaling_cluster_reports_its_node_id(settings: dict[s
         "RAY_NODE_TYPE_NAME": "cpu",
         **CLIENT,
         "RAY_CLOUD_INSTANCE_ID": "cpu-1-7",
+        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(settings["ray_drain_timeout_s"]),
     }
     # Without autoscaling, no id the autoscaler would look for.
     assert "RAY_CLOUD_INSTANCE_ID" not in environment_of(with_cluster(), "cpu-1", settings)
@@ -186,6 +187,8 @@ def test_the_head_runs_the_autoscaler_and_shows_the_clusters_grafana(
     assert environment["RAY_GRAFANA_IFRAME_HOST"] == "http://10.0.0.10:3000"
     assert environment["RAY_GRAFANA_CLUSTER_FILTER"] == "lab"
     assert environment["RAY_DASHBOARD_STARTUP_TIMEOUT_S"] == str(settings["ray_start_timeout"])
+    # A stopped head restarts at once; a stopped worker drains first.
+    assert environment["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] == "0"
     # A worker's dashboard agent needs none of the head's settings.
     worker = environment_of(PLAN, "cpu-1", given, MONITORING)
     assert not {"RAY_PROMETHEUS_HOST", "AUTOSCALER_UPDATE_INTERVAL_S"} & set(worker)
