@@ -60,6 +60,7 @@ def _write_autoscaling_config(tmp_path: Path, **extra: Any) -> Path:
         ),
         quarantine_base_s=60,
         quarantine_max_s=3600,
+        playbook_timeout_s=600,
     ).to_dict()
     provider = {SECTION: section | extra}
     path.write_text(yaml.safe_dump({"cluster_name": "lab", "provider": provider}))

@@ -155,6 +155,35 @@ MUTATIONS = (
         "        return gpus\n",
         GPU_TESTS,
     ),
+    # Failure paths (issue 15).
+    Mutation(
+        "a host whose join failed is quarantined with Ray still running",
+        "src/rayfleet/autoscaler/state.py",
+        "            status=Status.TERMINATING,\n            last_error=error,\n            failed_join=True,",
+        "            status=Status.QUARANTINED,\n            last_error=error,\n            failed_join=True,",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "a host whose leave failed is freed",
+        "src/rayfleet/autoscaler/state.py",
+        "            retry_at=now + policy.duration(failures),\n",
+        "            retry_at=now + policy.duration(failures),\n            status=Status.FREE,\n",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "a corrupt pool state starts empty",
+        "src/rayfleet/autoscaler/state.py",
+        "state = self._rebuild() if self._rebuild is not None else {}",
+        "state = {}",
+        NODE_PROVIDER_TESTS,
+    ),
+    Mutation(
+        "a stopped worker does not drain",
+        "plugins/module_utils/ray_unit.py",
+        '"0" if head else str(settings["ray_drain_timeout_s"])',
+        '"0"',
+        ("tests/unit/test_ray_unit.py",),
+    ),
     # A GPU host split into several Ray nodes.
     Mutation(
         "a split host's nodes share their ports",

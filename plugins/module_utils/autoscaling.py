@@ -175,6 +175,7 @@ def autoscaling_config(plan: Plan, cluster: str, options: Mapping[str, Any]) -> 
                 ),
                 quarantine_base_s=float(options["quarantine_base_s"]),
                 quarantine_max_s=float(options["quarantine_max_s"]),
+                playbook_timeout_s=int(options["playbook_timeout_s"]),
                 prometheus=MemberTargets(**options["prometheus"])
                 if options.get("prometheus")
                 else None,

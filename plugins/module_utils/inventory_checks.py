@@ -70,6 +70,7 @@ LEAST_VALUES: dict[str, float] = {
     "ray_autoscaler_update_interval_s": 1,
     "ray_autoscaler_quarantine_s": 0,
     "ray_autoscaler_quarantine_max_s": 0,
+    "ray_autoscaler_playbook_timeout_s": 1,
     "ray_gcs_reconnect_timeout_s": 1,
     "ray_limit_nofile": 1,
     "ray_restart_sec": 0,

@@ -59,6 +59,8 @@ class ProviderSection:
     # ray_autoscaler_quarantine_s and ray_autoscaler_quarantine_max_s).
     quarantine_base_s: float
     quarantine_max_s: float
+    # ray_autoscaler_playbook_timeout_s: a join or leave run past it is cancelled.
+    playbook_timeout_s: int
     # Static workers: always in, never launched or terminated.
     static: tuple[ProviderNode, ...] = ()
     # None: the cluster is not monitored.
@@ -85,6 +87,7 @@ class ProviderSection:
             static=tuple(ProviderNode(**node) for node in data.get("static", ())),
             quarantine_base_s=float(data["quarantine_base_s"]),
             quarantine_max_s=float(data["quarantine_max_s"]),
+            playbook_timeout_s=int(data["playbook_timeout_s"]),
             prometheus=MemberTargets(prometheus["dir"], prometheus["targets"])
             if prometheus
             else None,

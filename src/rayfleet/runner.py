@@ -43,11 +43,13 @@ def run_playbook(
     quiet: bool = False,
     ansible_config: Path | None = None,
     event_handler: Callable[[dict[str, Any]], bool] | None = None,
+    timeout_s: int | None = None,
 ) -> PlaybookResult:
     """Run ``playbooks/<playbook>`` of the collection against ``inventory`` (one or more sources).
 
     ``ansible_config`` replaces the checkout's ansible.cfg; ``event_handler`` sees each
-    of ansible-runner's events as it happens.
+    of ansible-runner's events as it happens; a run past ``timeout_s`` is cancelled, and
+    its status is ``timeout``.
     """
     root = collection_root()
     cmdline = " ".join(flag for flag, wanted in (("--check", check), ("--diff", diff)) if wanted)
@@ -64,6 +66,7 @@ def run_playbook(
             envvars=_environment(root, ansible_config),
             quiet=quiet,
             event_handler=event_handler,
+            timeout=timeout_s,
         )
         return PlaybookResult(status=run.status, rc=run.rc, stats=run.stats or {})
 

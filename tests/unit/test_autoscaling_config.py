@@ -69,6 +69,7 @@ OPTIONS = {
     "inventory": "/etc/rayfleet/autoscaler/inventory.yml",
     "quarantine_base_s": 60,
     "quarantine_max_s": 3600,
+    "playbook_timeout_s": 1800,
 }
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
 import yaml
@@ -78,6 +79,7 @@ def provider_config(state_dir: Path) -> dict[str, Any]:
             ],
             "quarantine_base_s": 60,
             "quarantine_max_s": 3600,
+            "playbook_timeout_s": 600,
         },
     }
 
@@ -169,27 +171,58 @@ def test_a_launch_is_pending_until_the_join_playbook_succeeds(
     assert members_file(tmp_path)["small"]["hosts"] == {"small-1": {}}
 
 
-def test_a_failed_host_is_quarantined_and_another_takes_over_its_launch(
+def test_a_failed_host_leaves_is_quarantined_and_another_takes_over_its_launch(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
     provider = make_provider(tmp_path, launcher)
     [node] = launch(provider, "small")
-    launcher.finish("small-1", "join.yml failed: unreachable")
+    launcher.finish("small-1", "join.yml failed: rc 2")
     assert provider.is_terminated(node)
-    record = pool_state(tmp_path)["small-1"]
-    assert (record.status, record.last_error) == (
-        Status.QUARANTINED,
-        "join.yml failed: unreachable",
-    )
+    # The join may have started Ray before it failed: the host leaves first.
+    assert pool_state(tmp_path)["small-1"].status is Status.TERMINATING
     # The same request goes on with small-2, without waiting for the autoscaler.
-    assert launcher.runs[-1] == (JOIN_PLAYBOOK, "small-2")
+    assert sorted(launcher.runs[1:]) == [(JOIN_PLAYBOOK, "small-2"), (LEAVE_PLAYBOOK, "small-1")]
     [replacement] = provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"})
     assert provider.node_tags(replacement)[TAG_RAY_LAUNCH_REQUEST] == "request-1"
     assert launch(provider, "small") == []
+    # Once Ray is stopped there, the host sits out its quarantine.
+    launcher.finish("small-1")
+    record = pool_state(tmp_path)["small-1"]
+    assert (record.status, record.last_error) == (Status.QUARANTINED, "join.yml failed: rc 2")
+    assert record.quarantined_until > time.time() + 50
     # With no host left to take over, the launch just ends.
     launcher.finish("small-2", "join.yml failed: rc 2")
+    launcher.finish("small-2")
     assert provider.non_terminated_nodes({TAG_RAY_USER_NODE_TYPE: "small"}) == []
-    assert len(launcher.runs) == 2
+    assert [run for run in launcher.runs if run[0] == JOIN_PLAYBOOK] == [
+        (JOIN_PLAYBOOK, "small-1"),
+        (JOIN_PLAYBOOK, "small-2"),
+    ]
+
+
+def test_a_failed_leave_stays_leaving_and_is_tried_again_after_its_backoff(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path, launcher)
+    [node] = launch(provider, "big")
+    launcher.finish("big-1")
+    provider.terminate_node(node)
+    launcher.finish("big-1", "leave.yml failed: unreachable")
+    # Ray may still run there: never free, never handed out, not a member either.
+    record = pool_state(tmp_path)["big-1"]
+    assert record.status is Status.TERMINATING
+    assert launch(provider, "big") == []
+    assert node not in provider.non_terminated_nodes({})
+    # Ray's autoscaler asks every round; before the backoff is over, nothing runs again.
+    runs = len(launcher.runs)
+    provider.non_terminated_nodes({})
+    assert len(launcher.runs) == runs
+    past_backoff = record.retry_at + 1
+    with mock.patch("rayfleet.autoscaler.provisioner.time.time", return_value=past_backoff):
+        provider.non_terminated_nodes({})
+    assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1") and len(launcher.runs) == runs + 1
+    launcher.finish("big-1")
+    assert pool_state(tmp_path)["big-1"].status is Status.FREE
 
 
 def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(

@@ -20,8 +20,12 @@ from rayfleet.autoscaler.state import (
     allocate,
     decode,
     encode,
+    leaves_due,
     mark_failed,
     mark_free,
+    mark_join_failed,
+    mark_leave_failed,
+    mark_left,
     mark_running,
     mark_terminating,
     members,
@@ -215,3 +219,38 @@ def test_an_unreadable_members_file_lists_no_member() -> None:
     assert joined("") == {}
     assert joined("all: [") == {}
     assert joined("all:\n  children:\n    ray_pool_members:\n      hosts:\n        x: {}\n") == {}
+
+
+def test_a_failed_join_leaves_before_its_quarantine() -> None:
+    state, _ = take({}, "small")
+    state = mark_join_failed(state, "small-1", "join.yml failed: rc 2", now=5)
+    assert state["small-1"].status is Status.TERMINATING
+    assert "small-1" not in members(state).values()
+    assert take(state, "small")[1] == ["small-2"]
+    left = mark_left(state, "small-1", now=9, policy=POLICY)["small-1"]
+    assert (left.status, left.quarantined_until, left.last_error) == (
+        Status.QUARANTINED,
+        19,
+        "join.yml failed: rc 2",
+    )
+
+
+def test_a_failed_leave_stays_leaving_and_backs_off() -> None:
+    state, _ = take({}, "big")
+    state = mark_terminating(mark_running(state, "big-1", 1), "big-1", 2)
+    state = mark_leave_failed(state, "big-1", "leave.yml failed: unreachable", 3, POLICY)
+    assert state["big-1"].status is Status.TERMINATING
+    assert leaves_due(state, now=12) == []
+    assert leaves_due(state, now=13) == ["big-1"]
+    again = mark_leave_failed(state, "big-1", "leave.yml failed: unreachable", 13, POLICY)
+    assert again["big-1"].retry_at == 13 + 20
+    # Nothing but a leave that went through frees it.
+    assert take(again, "big")[1] == []
+    assert mark_left(again, "big-1", 40, POLICY)["big-1"].status is Status.FREE
+
+
+def test_a_state_of_an_earlier_release_reads_with_no_leave_due() -> None:
+    state, _ = take({}, "small")
+    text = encode(state).replace('"retry_at": 0.0,', "").replace('"failed_join": false,', "")
+    assert "retry_at" not in text and "failed_join" not in text
+    assert decode(text) == state

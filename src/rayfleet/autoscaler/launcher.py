@@ -59,6 +59,7 @@ class PlaybookLauncher:
                 ansible_config=self._settings.ansible_config,
                 quiet=True,
                 event_handler=_log_event(prefix),
+                timeout_s=self._settings.playbook_timeout_s,
             )
         except Exception as error:
             logger.exception("%s could not run", prefix)
@@ -69,7 +70,12 @@ class PlaybookLauncher:
             outcome(host, None)
         else:
             unreachable = result.stats.get("dark", {}).get(host)
-            reason = "unreachable" if unreachable else f"{result.status}, rc {result.rc}"
+            if result.status == "timeout":
+                reason = f"cancelled after {self._settings.playbook_timeout_s} s"
+            elif unreachable:
+                reason = "unreachable"
+            else:
+                reason = f"{result.status}, rc {result.rc}"
             logger.warning("%s failed: %s", prefix, reason)
             outcome(host, f"{playbook} failed: {reason}")
 

@@ -46,9 +46,11 @@ from rayfleet.autoscaler.state import (
     Status,
     allocate,
     encode,
-    mark_failed,
-    mark_free,
+    leaves_due,
+    mark_join_failed,
     mark_launching,
+    mark_leave_failed,
+    mark_left,
     mark_running,
     mark_terminating,
     members,
@@ -91,6 +93,8 @@ class Provisioner:
             rebuilt, self._rebuilt = self._rebuilt, False
         if rebuilt:
             self._reconcile()
+        # Ray's autoscaler asks every round: the provisioner needs no clock of its own.
+        self._retry_leaves()
         return answer
 
     def _answer(self, request: Request) -> dict[str, Any]:
@@ -163,32 +167,50 @@ class Provisioner:
                 return state, (record.status if record else None, [])
             if error is None:
                 return mark_running(state, host, now), (Status.RUNNING, [])
-            # Another free host of the type takes over the launch at once, under the same
-            # request: autoscaler v2 sees a failure only as a node that never shows up.
-            failed = mark_failed(state, host, error, now, self.settings.quarantine)
+            # The join may have started Ray before it failed: the host leaves first, and is
+            # quarantined once it has. Another free host of the type takes over the launch
+            # at once, under the same request: autoscaler v2 sees a failure only as a node
+            # that never shows up.
+            failed = mark_join_failed(state, host, error, now)
             request = LaunchRequest(self._pool[host].node_type, 1, record.tags)
             replaced, chosen = allocate(failed, self.settings.pool, request, now)
-            return replaced, (Status.QUARANTINED, chosen)
+            return replaced, (Status.TERMINATING, chosen)
 
         status, replacements = self.store.change(transition)
+        if error is not None and status is Status.TERMINATING:
+            logger.warning("rayfleet: %s failed to join (%s); it leaves", host, error)
         if status is Status.TERMINATING:
             self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
-        elif status is Status.QUARANTINED:
-            logger.warning("rayfleet: %s quarantined: %s", host, error)
         for replacement in replacements:
             logger.info("rayfleet: %s takes over the launch of %s", replacement, host)
             self.launcher.start(JOIN_PLAYBOOK, replacement, self._joined)
 
     def _left(self, host: str, error: str | None) -> None:
         now = time.time()
+        policy = self.settings.quarantine
         if error is None:
-            self.store.change(lambda state: (mark_free(state, host, now), None))
-            logger.info("rayfleet: %s is back in the pool", host)
+            state = self.store.change(lambda state: _new(mark_left(state, host, now, policy)))
+            if state[host].status is Status.QUARANTINED:
+                logger.warning("rayfleet: %s left; quarantined: %s", host, state[host].last_error)
+            else:
+                logger.info("rayfleet: %s is back in the pool", host)
         else:
-            self.store.change(
-                lambda state: (mark_failed(state, host, error, now, self.settings.quarantine), None)
+            state = self.store.change(
+                lambda state: _new(mark_leave_failed(state, host, error, now, policy))
             )
-            logger.warning("rayfleet: %s quarantined: %s", host, error)
+            logger.warning(
+                "rayfleet: %s failed to leave (%s); it stays leaving, tried again in %.0f s",
+                host,
+                error,
+                state[host].retry_at - now,
+            )
+
+    def _retry_leaves(self) -> None:
+        """Start again the failed leaves whose backoff is over."""
+        for host in leaves_due(self.store.read(), time.time()):
+            if not self.launcher.busy(host):
+                logger.info("rayfleet: %s leaves again", host)
+                self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
 
     def _reconcile(self) -> None:
         """Re-check every host a previous provisioner left launching, running or leaving.
@@ -204,6 +226,11 @@ class Provisioner:
         for host in joining:
             logger.info("rayfleet: %s was a member before this provisioner; re-checking", host)
             self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
+
+
+def _new(state: PoolState) -> tuple[PoolState, PoolState]:
+    """A transition that also answers with the state it made."""
+    return state, state
 
 
 def _restart_unfinished(

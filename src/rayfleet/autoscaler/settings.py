@@ -81,6 +81,10 @@ class ProviderSettings:
         return QuarantinePolicy(self.section.quarantine_base_s, self.section.quarantine_max_s)
 
     @property
+    def playbook_timeout_s(self) -> int:
+        return self.section.playbook_timeout_s
+
+    @property
     def prometheus_dir(self) -> Path | None:
         """Where the members' scrape targets go; None: the cluster is not monitored."""
         return Path(self.section.prometheus.dir) if self.section.prometheus else None

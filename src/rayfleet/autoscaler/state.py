@@ -71,6 +71,11 @@ class HostRecord:
     quarantined_until: float = 0.0
     last_error: str = ""
     changed_at: float = 0.0
+    # A leave that failed is run again at this time (0: none due). The host stays leaving
+    # meanwhile, never free while Ray may still run there.
+    retry_at: float = 0.0
+    # It leaves because its join failed: once Ray is stopped there, quarantined, not free.
+    failed_join: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,7 +165,8 @@ def mark_running(state: PoolState, name: str, now: float) -> PoolState:
 def mark_failed(
     state: PoolState, name: str, error: str, now: float, policy: QuarantinePolicy
 ) -> PoolState:
-    """A launch or a leave failed: the host sits out its backoff, then is tried again."""
+    """A launch failed and Ray is stopped there: the host sits out its backoff, then may be
+    taken again."""
     failures = state.get(name, HostRecord()).failures + 1
     return _out_of_cluster(
         state,
@@ -170,6 +176,57 @@ def mark_failed(
         failures=failures,
         quarantined_until=now + policy.duration(failures),
         last_error=error,
+    )
+
+
+def mark_join_failed(state: PoolState, name: str, error: str, now: float) -> PoolState:
+    """A join failed, perhaps after Ray started there: the host leaves before its quarantine."""
+    record = state.get(name, HostRecord())
+    return {
+        **state,
+        name: replace(
+            record,
+            status=Status.TERMINATING,
+            last_error=error,
+            failed_join=True,
+            retry_at=0.0,
+            changed_at=now,
+        ),
+    }
+
+
+def mark_leave_failed(
+    state: PoolState, name: str, error: str, now: float, policy: QuarantinePolicy
+) -> PoolState:
+    """A leave failed: Ray may still run there, so the host stays leaving, tried again later."""
+    record = state.get(name, HostRecord())
+    failures = record.failures + 1
+    return {
+        **state,
+        name: replace(
+            record,
+            failures=failures,
+            last_error=error,
+            retry_at=now + policy.duration(failures),
+            changed_at=now,
+        ),
+    }
+
+
+def mark_left(state: PoolState, name: str, now: float, policy: QuarantinePolicy) -> PoolState:
+    """The leave finished, Ray is stopped there: free, or quarantined after a failed join."""
+    record = state.get(name, HostRecord())
+    if record.failed_join:
+        return mark_failed(state, name, record.last_error, now, policy)
+    return mark_free(state, name, now)
+
+
+def leaves_due(state: PoolState, now: float) -> list[str]:
+    """Hosts whose failed leave is to be tried again now."""
+    return sorted(
+        name
+        for name, record in state.items()
+        if record.status is Status.TERMINATING and 0 < record.retry_at <= now
     )
 
 
@@ -236,6 +293,9 @@ def decode(text: str) -> PoolState:
                 quarantined_until=float(fields["quarantined_until"]),
                 last_error=str(fields["last_error"]),
                 changed_at=float(fields["changed_at"]),
+                # Absent from files of earlier releases.
+                retry_at=float(fields.get("retry_at", 0.0)),
+                failed_join=bool(fields.get("failed_join", False)),
             )
             for name, fields in document["hosts"].items()
         }
