@@ -159,8 +159,8 @@ MUTATIONS = (
     Mutation(
         "a host whose join failed is quarantined with Ray still running",
         "src/rayfleet/autoscaler/state.py",
-        "            status=Status.TERMINATING,\n            last_error=error,\n            failed_join=True,",
-        "            status=Status.QUARANTINED,\n            last_error=error,\n            failed_join=True,",
+        "status=Status.TERMINATING,\n            last_error=error,\n            failed_join",
+        "status=Status.QUARANTINED,\n            last_error=error,\n            failed_join",
         NODE_PROVIDER_TESTS,
     ),
     Mutation(

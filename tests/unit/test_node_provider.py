@@ -130,6 +130,15 @@ def launch(provider: AnsibleNodeProvider, node_type: str, count: int = 1) -> lis
     return list(created)
 
 
+def big_1_leaving(tmp_path: Path, launcher: RecordingLauncher) -> tuple[AnsibleNodeProvider, str]:
+    """A provider whose big-1 joined and is now told to terminate: its leave runs."""
+    provider = make_provider(tmp_path, launcher)
+    [node] = launch(provider, "big")
+    launcher.finish("big-1")
+    provider.terminate_node(node)
+    return provider, node
+
+
 def members_file(tmp_path: Path) -> dict[str, Any]:
     loaded = yaml.safe_load((tmp_path / "state" / "members.yml").read_text())
     children: dict[str, Any] = loaded["all"]["children"]
@@ -203,10 +212,7 @@ def test_a_failed_host_leaves_is_quarantined_and_another_takes_over_its_launch(
 def test_a_failed_leave_stays_leaving_and_is_tried_again_after_its_backoff(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path, launcher)
-    [node] = launch(provider, "big")
-    launcher.finish("big-1")
-    provider.terminate_node(node)
+    provider, node = big_1_leaving(tmp_path, launcher)
     launcher.finish("big-1", "leave.yml failed: unreachable")
     # Ray may still run there: never free, never handed out, not a member either.
     record = pool_state(tmp_path)["big-1"]
@@ -228,10 +234,7 @@ def test_a_failed_leave_stays_leaving_and_is_tried_again_after_its_backoff(
 def test_terminate_drains_through_the_leave_playbook_and_frees_the_host(
     tmp_path: Path, launcher: RecordingLauncher
 ) -> None:
-    provider = make_provider(tmp_path, launcher)
-    [node] = launch(provider, "big")
-    launcher.finish("big-1")
-    provider.terminate_node(node)
+    provider, node = big_1_leaving(tmp_path, launcher)
     assert launcher.runs[-1] == (LEAVE_PLAYBOOK, "big-1")
     # Ray sees it gone at once; the host is not handed out again until it has left.
     assert provider.is_terminated(node)
