@@ -26,7 +26,8 @@ def main() -> None:
     ).remote(seconds)
     try:
         print(json.dumps({"result": ray.get(task, timeout=seconds + 60)}))
-    except Exception as error:  # noqa: BLE001 - what ended the task is the finding
+    # Whatever ended the task is the finding.
+    except Exception as error:
         print(json.dumps({"error": f"{type(error).__name__}: {error}"}))
 
 
