@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from rayfleet.autoscaler.fence import joined_hosts
 from rayfleet.autoscaler.record import main
+from rayfleet.autoscaler.state import HostRecord, Status
 
 # The head and a static worker, two pool hosts; no-fw runs no rayfleet firewall.
 FENCED = {"head": 22, "cpu-1": 2222, "small-1": 22, "small-2": 22}
@@ -140,3 +142,15 @@ def test_a_host_that_joins_again_is_told_again(config: Path, ssh_calls: Path) ->
     # small-2 last heard this very list, two joins ago; its firewall may have been reset since.
     record(config, "launching", "small-2")
     assert told(ssh_calls)["10.0.0.22:22"] == ["10.0.0.21", "10.0.0.22"]
+
+
+def test_a_host_whose_join_or_leave_failed_is_shut_out_while_it_leaves() -> None:
+    state = {
+        "member": HostRecord(status=Status.RUNNING, node_id="member-1"),
+        "draining": HostRecord(status=Status.TERMINATING, node_id="draining-1"),
+        "failed-join": HostRecord(status=Status.TERMINATING, failed_join=True),
+        "failed-leave": HostRecord(status=Status.TERMINATING, retry_at=100.0),
+        "quarantined": HostRecord(status=Status.QUARANTINED),
+    }
+    # A first leave drains through the cluster; a host that failed takes no part in it.
+    assert joined_hosts(state) == ["draining", "member"]

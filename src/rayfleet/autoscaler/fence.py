@@ -33,7 +33,16 @@ TOLD_FILE = "fence.json"
 
 
 def joined_hosts(state: PoolState) -> list[str]:
-    return sorted(host for host, record in state.items() if record.status in JOINED_STATUSES)
+    """Members, and hosts in their first leave, which drains them through the cluster.
+
+    A host whose join or leave failed is shut out while it leaves (again): whatever Ray it
+    may still run takes no part in the cluster, and its GCS soon counts it dead.
+    """
+    return sorted(
+        host
+        for host, record in state.items()
+        if record.status in JOINED_STATUSES and not (record.failed_join or record.retry_at)
+    )
 
 
 def targets(settings: ProviderSettings, state: PoolState) -> list[str]:
