@@ -110,7 +110,9 @@ def trusted_members(
             continue
         node_id = str(variables.get(NODE_ID_VAR, ""))
         status = variables.get(POOL_STATUS_VAR)
-        if not re.fullmatch(re.escape(host) + r"-\d{1,9}", node_id):
+        # A count of allocations; one restarted from a rebuilt state starts at the epoch's
+        # seconds (10 digits), never below an id given before.
+        if not re.fullmatch(re.escape(host) + r"-\d{1,12}", node_id):
             warnings.append(f"{host}: {NODE_ID_VAR} {node_id!r} is not {host}-<number>")
             continue
         if status not in MEMBER_STATUSES:

@@ -11,7 +11,15 @@ from typing import Any
 import yaml
 
 from rayfleet.autoscaler.members_inventory import render
-from rayfleet.autoscaler.state import HostRecord, PoolHost, Status
+from rayfleet.autoscaler.state import (
+    HostRecord,
+    LaunchRequest,
+    PoolHost,
+    Status,
+    allocate,
+    mark_free,
+    rebuild,
+)
 
 POOL = (PoolHost("small-1", "pool_small", "10.0.0.21"), PoolHost("big-1", "pool_big", "10.0.0.31"))
 # The cluster's own inventory, listed before the plugin's source.
@@ -133,3 +141,13 @@ def test_what_a_job_plants_in_the_members_file_changes_nothing(
         "small-1 is not a pool host of type pool_big; group ignored",
     ):
         assert expected in warnings, warnings
+
+
+def test_members_of_a_rebuilt_state_are_listed(repo_root: Path, tmp_path: Path) -> None:
+    # A rebuilt state allocates from the epoch's seconds on (state.rebuild): 10 digits.
+    left = mark_free(rebuild(POOL, {}, 1_800_000_000), "big-1", 1_800_000_001)
+    allocated, _ = allocate(left, POOL, LaunchRequest("pool_big", 1), 1_800_000_002)
+    listing, warnings = list_with_members(repo_root, tmp_path, render(allocated, POOL, "lab"))
+    assert listing["ray_pool_members"]["hosts"] == ["big-1"]
+    assert host_vars(listing, "big-1")["rayfleet_node_id"] == "big-1-1800000001"
+    assert "is not big-1-<number>" not in warnings
