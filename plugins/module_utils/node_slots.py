@@ -5,8 +5,11 @@
 A GPU host may be split into ``ray_gpu_nodes`` Ray nodes (module_utils/gpu_nodes.py pins
 each to its GPUs). Slot 0 is the host's own node, named after the host, with the ports the
 host's settings give; slot k adds k times ``ray_gpu_node_port_step`` to every listener's
-port, takes the k-th equal share of the worker port range and is named ``<host>/<k>``.
-Ray 2.60 binds these on every interface, so two nodes of one host must never share one.
+port, takes the k-th equal share of the worker port range, keeps its Ray sessions in
+``<ray_temp_dir>/slot-<k>`` and is named ``<host>/<k>``. Ray 2.60 binds these ports on every
+interface, so two nodes of one host must never share one; and a node names its sockets by
+what its session directory already holds, so two nodes starting at once in one directory
+can pick the same socket and one of them dies.
 
 Pure functions of the host's ray_* settings; no Ansible imports, so pytest imports them.
 """
@@ -48,7 +51,8 @@ def slot_settings(settings: Mapping[str, Any], slot: int) -> dict[str, Any]:
     """The host's settings as the node in ``slot`` of ``node_count(settings)`` runs them.
 
     Its listeners move by ``slot * ray_gpu_node_port_step``; the worker port range is cut
-    into equal blocks, one per node.
+    into equal blocks, one per node; slots but the first keep their sessions in a directory
+    of their own under the host's.
     """
     count = node_count(settings)
     if count == 1:
@@ -61,6 +65,7 @@ def slot_settings(settings: Mapping[str, Any], slot: int) -> dict[str, Any]:
         **{name: int(settings[name]) + slot * step for name in NODE_PORTS},
         "ray_min_worker_port": low + slot * block,
         "ray_max_worker_port": low + (slot + 1) * block - 1,
+        **({"ray_temp_dir": f"{settings['ray_temp_dir']}/slot-{slot}"} if slot else {}),
     }
 
 

@@ -95,7 +95,7 @@ def start_args(
         *(f"--{name[4:].replace('_', '-')}={own[name]}" for name in (*NODE_PORTS, *WORKER_PORTS)),
         f"--object-store-memory={shares['object_store']}",
         f"--object-spilling-directory={settings['ray_spill_dir']}",
-        f"--temp-dir={settings['ray_temp_dir']}",
+        f"--temp-dir={own['ray_temp_dir']}",
         f"--labels-file={labels_file}",
         "--resources=" + json.dumps(dict(settings["ray_resources"]), separators=(",", ":")),
     ]

@@ -275,6 +275,14 @@ def test_the_nodes_of_a_split_host_listen_on_their_own_ports(settings: dict[str,
     )
 
 
+def test_the_nodes_of_a_split_host_keep_their_sessions_apart(settings: dict[str, Any]) -> None:
+    # Ray names a node's sockets by what its session directory holds: two nodes starting at
+    # once in one directory can pick the same socket.
+    first, second = split_args("gpu-1", settings), split_args("gpu-1/1", settings)
+    assert first["--temp-dir"] == settings["ray_temp_dir"]
+    assert second["--temp-dir"] == f"{settings['ray_temp_dir']}/slot-1"
+
+
 def test_the_nodes_of_a_split_host_share_its_cpus_memory_and_object_store(
     settings: dict[str, Any],
 ) -> None:
