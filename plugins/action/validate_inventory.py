@@ -57,6 +57,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups impor
     pool_member,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.proxy import proxy_plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import RUN_LOCK_DIR
 
 try:  # ansible-core 2.19 renders only strings it trusts as templates
     from ansible.template import trust_as_template
@@ -170,6 +171,10 @@ class ActionModule(ActionBase):
             "rayfleet_firewall": firewall,
             "rayfleet_proxy": proxy,
             "rayfleet_play_groups": play_groups(plan, monitoring, managed),
+            "rayfleet_run_lock": {
+                "dir": RUN_LOCK_DIR,
+                "heads": plan.run_lock_heads(list(task_vars["ansible_play_hosts_all"])),
+            },
         }
         return result
 

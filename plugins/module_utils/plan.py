@@ -120,6 +120,17 @@ class Plan:
         """The nodes a host runs, in name order."""
         return [self.nodes[name] for name in self._by_host.get(host, ())]
 
+    def run_lock_heads(self, hosts: Sequence[str]) -> list[str]:
+        """The heads whose run lock a run on ``hosts`` takes (module_utils/run_lock.py).
+
+        Those of the clusters the hosts run nodes of; every cluster's where the run also
+        changes a host they may share (Redis, monitoring).
+        """
+        clusters = {node.cluster for host in hosts for node in self.nodes_on(host)}
+        if any(host not in self._by_host for host in hosts):
+            clusters = set(self.clusters)
+        return sorted({self.nodes[self.clusters[name].head].host for name in clusters})
+
     @cached_property
     def _by_host(self) -> dict[str, tuple[str, ...]]:
         hosts: dict[str, list[str]] = {}

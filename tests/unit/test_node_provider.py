@@ -48,6 +48,8 @@ class RecordingLauncher:
     def __init__(self) -> None:
         self.runs: list[tuple[str, str]] = []
         self._pending: dict[str, Outcome] = {}
+        # Set while another run holds the cluster's run lock: the refusal.
+        self.refusal = ""
 
     def start(self, playbook: str, host: str, outcome: Outcome) -> None:
         self.runs.append((playbook, host))
@@ -55,6 +57,9 @@ class RecordingLauncher:
 
     def busy(self, host: str) -> bool:
         return host in self._pending
+
+    def blocked(self) -> str:
+        return self.refusal
 
     def finish(self, host: str, error: str | None = None) -> None:
         self._pending.pop(host)(host, error)
@@ -397,3 +402,29 @@ def test_a_corrupt_state_file_never_takes_the_provider_down(
         "big-1": Status.FREE,
     }
     assert provider.is_running(node_id)
+
+
+def test_no_run_starts_while_an_operator_holds_the_cluster_and_leaves_wait_their_turn(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    provider = make_provider(tmp_path, launcher)
+    [small] = launch(provider, "small")
+    launcher.finish("small-1")
+    launcher.refusal = "another run holds this cluster's run lock: carol@desk"
+    runs = list(launcher.runs)
+    # A launch waits: Ray's autoscaler asks again next round.
+    assert launch(provider, "small") == []
+    provider.terminate_node(small)
+    assert launcher.runs == runs
+    record = pool_state(tmp_path)["small-1"]
+    assert (record.status, record.last_error) == (Status.TERMINATING, launcher.refusal)
+    assert provider.is_terminated(small)
+    # Requests go on meanwhile, starting nothing; the first one after the lock is free
+    # starts the leave.
+    provider.non_terminated_nodes({})
+    assert launcher.runs == runs
+    launcher.refusal = ""
+    provider.non_terminated_nodes({})
+    assert launcher.runs == [*runs, (LEAVE_PLAYBOOK, "small-1")]
+    launcher.finish("small-1")
+    assert pool_state(tmp_path)["small-1"].status is Status.FREE

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rayfleet.autoscaler.run_lock import ProvisionerRunLock, RunLockHeldError
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.runner import run_playbook
 
@@ -24,8 +25,9 @@ Outcome = Callable[[str, str | None], None]
 
 
 class PlaybookLauncher:
-    def __init__(self, settings: ProviderSettings) -> None:
+    def __init__(self, settings: ProviderSettings, run_lock: ProvisionerRunLock) -> None:
         self._settings = settings
+        self._run_lock = run_lock
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -41,6 +43,10 @@ class PlaybookLauncher:
             self._threads[host] = thread
         thread.start()
 
+    def blocked(self) -> str:
+        """Why no run may start now (another run holds the cluster's lock), or ""."""
+        return self._run_lock.blocked()
+
     def busy(self, host: str) -> bool:
         with self._lock:
             thread = self._threads.get(host)
@@ -48,14 +54,21 @@ class PlaybookLauncher:
 
     def _run(self, playbook: str, host: str, outcome: Outcome) -> None:
         prefix = f"rayfleet {playbook} {host}:"
+        try:
+            under = self._run_lock.acquire()
+        except RunLockHeldError as error:
+            logger.warning("%s not started: %s", prefix, error)
+            outcome(host, f"{playbook} not started: {error}")
+            return
         logger.info("%s starting", prefix)
         try:
             result = run_playbook(
                 playbook,
                 [self._settings.inventory, self._settings.members_file],
                 limit=host,
-                # The provider records the host in its state itself.
-                extravars={"rayfleet_pool_record": False},
+                # The provider records the host in its state itself; the run goes on under
+                # the provisioner's hold on the cluster's run lock.
+                extravars={"rayfleet_pool_record": False, "rayfleet_run_lock_under": under},
                 ansible_config=self._settings.ansible_config,
                 quiet=True,
                 event_handler=_log_event(prefix),
@@ -65,6 +78,8 @@ class PlaybookLauncher:
             logger.exception("%s could not run", prefix)
             outcome(host, f"{playbook} could not run: {error}")
             return
+        finally:
+            self._run_lock.release()
         if result.ok:
             logger.info("%s done, %d change(s)", prefix, result.changed)
             outcome(host, None)

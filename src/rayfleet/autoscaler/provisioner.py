@@ -39,6 +39,7 @@ from rayfleet.autoscaler.requests import (
     Terminate,
     decode,
 )
+from rayfleet.autoscaler.run_lock import ProvisionerRunLock
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
     LaunchRequest,
@@ -49,6 +50,7 @@ from rayfleet.autoscaler.state import (
     leaves_due,
     mark_join_failed,
     mark_launching,
+    mark_leave_due,
     mark_leave_failed,
     mark_left,
     mark_running,
@@ -65,6 +67,8 @@ class Launcher(Protocol):
     def start(self, playbook: str, host: str, outcome: Outcome) -> None: ...
 
     def busy(self, host: str) -> bool: ...
+
+    def blocked(self) -> str: ...
 
 
 class Provisioner:
@@ -115,6 +119,13 @@ class Provisioner:
 
     def create(self, request: Create) -> list[str]:
         """Node ids of the hosts chosen for the request, each now joining."""
+        blocked = self.launcher.blocked()
+        if blocked:
+            # Ray's autoscaler asks again next round.
+            logger.warning(
+                "rayfleet: no node of type %r launched now: %s", request.node_type, blocked
+            )
+            return []
         launch = LaunchRequest(request.node_type, request.count, dict(request.tags))
         chosen = self.store.change(
             lambda state: allocate(state, self.settings.pool, launch, time.time())
@@ -143,8 +154,15 @@ class Provisioner:
             logger.warning("rayfleet: node %s is no pool member; nothing leaves", node_id)
             return
         logger.info("rayfleet: %s (node %s) leaves the cluster", host, node_id)
+        blocked = self.launcher.blocked()
+        if blocked:
+            # Due at once: the first request after the lock is free starts it.
+            self.store.change(lambda state: _new(mark_leave_due(state, host, time.time(), blocked)))
+            logger.warning(
+                "rayfleet: %s leaves once the cluster's run lock is free: %s", host, blocked
+            )
         # A join still running ends first; its outcome starts the leave.
-        if not self.launcher.busy(host):
+        elif not self.launcher.busy(host):
             self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
 
     def set_tags(self, request: SetTags) -> None:
@@ -207,7 +225,10 @@ class Provisioner:
 
     def _retry_leaves(self) -> None:
         """Start again the failed leaves whose backoff is over."""
-        for host in leaves_due(self.store.read(), time.time()):
+        due = leaves_due(self.store.read(), time.time())
+        if not due or self.launcher.blocked():
+            return
+        for host in due:
             if not self.launcher.busy(host):
                 logger.info("rayfleet: %s leaves again", host)
                 self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
@@ -218,6 +239,12 @@ class Provisioner:
         The join playbook is idempotent: on a host that is fine it changes nothing and
         confirms the node is ALIVE; on a host a crash left half-joined it finishes the job.
         """
+        blocked = self.launcher.blocked()
+        if blocked:
+            logger.warning("rayfleet: pool hosts re-checked once the run lock is free: %s", blocked)
+            with self._rebuilt_lock:
+                self._rebuilt = True
+            return
         now = time.time()
         leaving, joining = self.store.change(lambda state: _restart_unfinished(state, now))
         for host in leaving:
@@ -299,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = yaml.safe_load(args.config.read_text())
     settings = ProviderSettings.from_provider_config(config["provider"], config["cluster_name"])
-    provisioner = Provisioner(settings, PlaybookLauncher(settings))
+    run_lock = ProvisionerRunLock(settings.playbook_timeout_s)
+    provisioner = Provisioner(settings, PlaybookLauncher(settings, run_lock))
     with ProvisionerServer(settings.socket, provisioner, args.client_group) as server:
         logger.info("rayfleet: provisioner of cluster %s on %s", settings.cluster, settings.socket)
         server.serve_forever()

@@ -213,6 +213,12 @@ def mark_leave_failed(
     }
 
 
+def mark_leave_due(state: PoolState, name: str, now: float, reason: str) -> PoolState:
+    """A leave that could not start (another run holds the cluster): due at once."""
+    record = state.get(name, HostRecord())
+    return {**state, name: replace(record, last_error=reason, retry_at=now, changed_at=now)}
+
+
 def mark_left(state: PoolState, name: str, now: float, policy: QuarantinePolicy) -> PoolState:
     """The leave finished, Ray is stopped there: free, or quarantined after a failed join."""
     record = state.get(name, HostRecord())
