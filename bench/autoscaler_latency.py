@@ -89,7 +89,8 @@ class Lab:
         # ray.init takes most of the command's time; the request is its last step.
         return before + (time.monotonic() - before) * 0.9
 
-    def alive_ips(self) -> set[str]:
+    def alive_nodes(self) -> dict[str, str]:
+        """The node id of each address with an ALIVE node."""
         url = (
             f"{self.dashboard}/api/v0/nodes?detail=false"
             "&filter_keys=state&filter_predicates=%3D&filter_values=ALIVE"
@@ -97,7 +98,10 @@ class Lab:
         request = urllib.request.Request(url, headers=self.auth)
         with urllib.request.urlopen(request, timeout=5) as response:
             nodes = json.load(response)["data"]["result"]["result"]
-        return {node["node_ip"] for node in nodes}
+        return {node["node_ip"]: node["node_id"] for node in nodes}
+
+    def alive_ips(self) -> set[str]:
+        return set(self.alive_nodes())
 
     def pool_status(self, host: str) -> str:
         state = json.loads(self.command(self.head, f"cat {STATE}"))

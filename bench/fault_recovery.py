@@ -1,0 +1,153 @@
+"""Time from a fault to the recovered state, on the lab (issue 15's benchmark).
+
+Each run injects one fault and measures, on the machine's one monotonic clock (lab hosts
+are containers of this kernel), the time until the state a user relies on is back, beside
+the same recovery asked for on purpose (the rival: a planned restart):
+
+  worker_crash_s        a worker's raylet killed with SIGKILL to a new node of that host
+                        ALIVE; rival worker_restart_s: `systemctl restart ray` there
+  provisioner_crash_s   the provisioner killed with SIGKILL to a new one serving its
+                        socket; rival provisioner_restart_s: `systemctl restart` of it
+  state_rebuild_s       the pool state file overwritten with garbage to a rebuilt state
+                        file beside the one set aside (done on the autoscaler's next
+                        request, so within one update interval)
+
+    make lab && .venv/bin/python bench/fault_recovery.py -i inventories/lab --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from autoscaler_latency import STATE, Lab, wait_until
+from figures import summary, write_figures
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import WORKERS_GROUP
+from rayfleet.inventory import list_inventory
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROVISIONER = "rayfleet-provisioner"
+# Prints the host's monotonic clock, then does the rest of the command line.
+AT = "python3 -c 'import time; print(time.monotonic())'"
+TIMEOUT_S = 300
+
+
+def timed(lab: Lab, host: str, command: str) -> float:
+    """Run ``command`` on ``host``; the monotonic time it started there."""
+    return float(lab.command(host, f'sh -c "{AT}; {command}"').splitlines()[0])
+
+
+def worker_recovery(lab: Lab, worker: str, fault: str) -> float:
+    ip = lab.address[worker]
+    before = lab.alive_nodes()[ip]
+    started = timed(lab, worker, fault)
+    back = wait_until(lambda: lab.alive_nodes().get(ip) not in (None, before), TIMEOUT_S)
+    return round(back - started, 3)
+
+
+def provisioner_pid(lab: Lab) -> str:
+    return lab.command(lab.head, f"systemctl show --value --property=MainPID {PROVISIONER}")
+
+
+def provisioner_recovery(lab: Lab, fault: str) -> float:
+    before = provisioner_pid(lab)
+    started = timed(lab, lab.head, fault)
+
+    def serving() -> bool:
+        pid = provisioner_pid(lab)
+        socket = lab.command(lab.head, "sh -c 'test -S /run/rayfleet/provisioner.sock && echo up'")
+        return pid not in ("0", before) and socket == "up"
+
+    return round(wait_until(serving, TIMEOUT_S) - started, 3)
+
+
+def state_rebuild(lab: Lab) -> float:
+    started = timed(lab, lab.head, f"printf '{{' > {STATE}")
+
+    def rebuilt() -> bool:
+        answer = lab.command(
+            lab.head,
+            f"sh -c 'ls {STATE}.bad-* >/dev/null 2>&1 && python3 -m json.tool {STATE} >/dev/null"
+            " && echo rebuilt'",
+        )
+        return answer == "rebuilt"
+
+    done = wait_until(rebuilt, TIMEOUT_S)
+    lab.command(lab.head, f"sh -c 'rm -f {STATE}.bad-*'")
+    return round(done - started, 3)
+
+
+def ratio(fault: dict[str, float], rival: dict[str, float]) -> float:
+    return round(fault["median"] / rival["median"], 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args()
+
+    lab = Lab(args.inventory)
+    listing = list_inventory(args.inventory)
+    pool = {host for hosts in lab.pool_types.values() for host in hosts}
+    worker = next(
+        host
+        for group in listing[WORKERS_GROUP]["children"]
+        for host in listing.get(group, {}).get("hosts", [])
+        if host not in pool
+    )
+    series: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "worker_crash_s",
+            "worker_restart_s",
+            "provisioner_crash_s",
+            "provisioner_restart_s",
+            "state_rebuild_s",
+        )
+    }
+    for number in range(1, args.runs + 1):
+        run = {
+            "worker_crash_s": worker_recovery(lab, worker, "pkill --signal KILL --exact raylet"),
+            "worker_restart_s": worker_recovery(lab, worker, "systemctl restart ray"),
+            "provisioner_crash_s": provisioner_recovery(
+                lab, f"systemctl kill --signal KILL --kill-whom main {PROVISIONER}"
+            ),
+            "provisioner_restart_s": provisioner_recovery(lab, f"systemctl restart {PROVISIONER}"),
+            "state_rebuild_s": state_rebuild(lab),
+        }
+        for name, value in run.items():
+            series[name].append(value)
+        print(f"run {number}: {json.dumps(run)}", flush=True)
+        time.sleep(5)
+
+    figures = {name: summary(values) for name, values in series.items()}
+    ratios = {
+        "worker_crash_to_restart": ratio(figures["worker_crash_s"], figures["worker_restart_s"]),
+        "provisioner_crash_to_restart": ratio(
+            figures["provisioner_crash_s"], figures["provisioner_restart_s"]
+        ),
+    }
+    document = write_figures(
+        args.out,
+        "fault_recovery",
+        {
+            "inventory": str(args.inventory),
+            "worker": worker,
+            "update_interval_s": lab.update_interval_s,
+            "runs": series,
+            **figures,
+            "median_ratios": ratios,
+        },
+    )
+    print(json.dumps({key: document[key] for key in (*figures, "median_ratios")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
