@@ -22,14 +22,17 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import socket
+import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 RUN_LOCK_DIR = "/var/lib/rayfleet/run-lock"
 HOLDER_FILE = "holder.json"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 # How long a run may wait for another's change of the file (never for the lock itself).
 FILE_WAIT_S = 10.0
 
@@ -146,16 +149,13 @@ def release(current: Holder | None, holder_id: str) -> Verdict:
 def process_started(pid: int) -> int | None:
     """When process ``pid`` started (clock ticks after boot), or None when there is none.
 
-    0 where the process exists but its start is unknown (no /proc: a macOS controller).
+    0 where the process exists but its start is unknown: no /proc (a macOS controller), or
+    a /proc that hides other users' processes (the provisioner's ProtectProc=invisible).
     """
-    if not os.path.isdir("/proc/self"):
-        return _exists(pid)
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # The command name, in parentheses, may hold spaces: count from its end.
-            return int(stat.read().rsplit(")", 1)[1].split()[19])
-    except FileNotFoundError:
-        return None
+        with open(f"/proc/{pid}/stat", "rb") as record:
+            # The command name, in parentheses, may hold anything: count from its end.
+            return int(record.read().rsplit(b")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return _exists(pid)
 
@@ -171,12 +171,18 @@ def _exists(pid: int) -> int | None:
 
 
 def machine_id() -> str:
-    """This machine: systemd's machine id, else its hostname."""
+    """This machine since it booted: systemd's machine id (else the hostname) and the boot id.
+
+    Cloned machines may share a machine id; a boot id is random. A holder from before a
+    reboot is then nobody's to judge gone: its lease runs out.
+    """
+    found = ""
     with contextlib.suppress(OSError), open("/etc/machine-id", encoding="ascii") as file:
         found = file.read().strip()
-        if found:
-            return found
-    return socket.gethostname()
+    boot = ""
+    with contextlib.suppress(OSError), open(BOOT_ID, encoding="ascii") as file:
+        boot = file.read().strip()
+    return f"{found or socket.gethostname()}/{boot}"
 
 
 def this_process(who: str, pid: int | None = None) -> Holder:
@@ -202,64 +208,78 @@ def change(
 ) -> Verdict:
     """Read the record in ``directory``, decide, and write what was decided, all under flock.
 
-    ``dry_run`` (check mode) decides only, and creates nothing.
+    ``dry_run`` (check mode) decides only, and creates nothing. On an autoscaling head the
+    directory is the provisioner's user's while root writes in it too: every name in it is
+    opened relative to the directory, never through a link, and written under a fresh name.
     """
     if dry_run and not os.path.isdir(directory):
         return decide(None)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    path = os.path.join(directory, HOLDER_FILE)
-    with _flocked(directory):
-        verdict = decide(_read(path))
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        _flock(descriptor, directory)
+        verdict = decide(_read(descriptor, directory))
         if verdict.write and not dry_run:
-            _write(path, verdict.holder)
+            _write(descriptor, verdict.holder)
+    finally:
+        os.close(descriptor)
     return verdict
 
 
-@contextlib.contextmanager
-def _flocked(directory: str) -> Iterator[None]:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        deadline = time.monotonic() + FILE_WAIT_S
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise RunLockError(
-                        f"{directory} stayed locked for {FILE_WAIT_S:.0f} s by another process"
-                    ) from error
-                time.sleep(0.1)
-        yield
-    finally:
-        os.close(descriptor)
+def _flock(descriptor: int, directory: str) -> None:
+    deadline = time.monotonic() + FILE_WAIT_S
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise
+            if time.monotonic() >= deadline:
+                raise RunLockError(
+                    f"{directory} stayed locked for {FILE_WAIT_S:.0f} s by another process"
+                ) from error
+            time.sleep(0.1)
 
 
-def _read(path: str) -> Holder | None:
+def _read(directory_fd: int, directory: str) -> Holder | None:
+    path = os.path.join(directory, HOLDER_FILE)
     try:
-        with open(path, encoding="utf-8") as file:
-            return Holder.from_record(json.load(file))
+        descriptor = os.open(HOLDER_FILE, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory_fd)
     except FileNotFoundError:
         return None
-    # A record cut short by a crash mid-write cannot be: it is renamed into place whole.
-    except (ValueError, KeyError, TypeError) as error:
-        raise RunLockError(f"{path} is not a run lock record ({error}): remove it") from error
+    except OSError as error:
+        raise RunLockError(f"{path} cannot be read ({error}): remove it") from error
+    with os.fdopen(descriptor, encoding="utf-8") as file:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ValueError("not a regular file")
+            return Holder.from_record(json.load(file))
+        # A record cut short by a crash mid-write cannot be: it is renamed into place whole.
+        except (ValueError, KeyError, TypeError) as error:
+            raise RunLockError(f"{path} is not a run lock record ({error}): remove it") from error
 
 
-def _write(path: str, holder: Holder | None) -> None:
+def _write(directory_fd: int, holder: Holder | None) -> None:
     if holder is None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(HOLDER_FILE, dir_fd=directory_fd)
         return
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as file:
-        json.dump(asdict(holder), file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.chmod(partial, 0o644)
-    os.replace(partial, path)
+    partial = f".{HOLDER_FILE}.{secrets.token_hex(8)}"
+    descriptor = os.open(
+        partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory_fd
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(asdict(holder), file)
+            file.flush()
+            os.fchmod(file.fileno(), 0o644)
+            os.fsync(file.fileno())
+        os.replace(partial, HOLDER_FILE, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial, dir_fd=directory_fd)
+        raise
 
 
 def _utc(timestamp: float) -> str:

@@ -5,6 +5,7 @@ Playbook runs are recorded, not run: the test finishes each with the outcome it 
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import json
 import os
@@ -36,6 +37,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling impor
 from rayfleet.autoscaler.launcher import JOIN_PLAYBOOK, LEAVE_PLAYBOOK, Outcome
 from rayfleet.autoscaler.provider import AnsibleNodeProvider
 from rayfleet.autoscaler.provisioner import Provisioner, ProvisionerServer
+from rayfleet.autoscaler.run_lock import RunLockHeldError
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import HostRecord, PoolState, StateStore, Status, encode
 
@@ -52,14 +54,19 @@ class RecordingLauncher:
         self.refusal = ""
 
     def start(self, playbook: str, host: str, outcome: Outcome) -> None:
+        if self.refusal:
+            raise RunLockHeldError(self.refusal)
         self.runs.append((playbook, host))
         self._pending[host] = outcome
 
     def busy(self, host: str) -> bool:
         return host in self._pending
 
-    def blocked(self) -> str:
-        return self.refusal
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[str]:
+        if self.refusal:
+            raise RunLockHeldError(self.refusal)
+        yield "provisioner"
 
     def finish(self, host: str, error: str | None = None) -> None:
         self._pending.pop(host)(host, error)

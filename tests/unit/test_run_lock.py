@@ -6,8 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+from unittest import mock
 
 import pytest
 from plans import cluster, node
@@ -26,7 +30,9 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import (
     this_process,
     work_under,
 )
+from rayfleet.autoscaler.launcher import PlaybookLauncher
 from rayfleet.autoscaler.run_lock import ProvisionerRunLock, RunLockHeldError
+from rayfleet.autoscaler.settings import ProviderSettings
 
 NOW = 1_000_000.0
 ALICE = Holder(machine="laptop", pid=100, started=5, who="alice@laptop: ansible-playbook site.yml")
@@ -126,6 +132,19 @@ def test_the_record_is_written_whole_and_read_back(tmp_path: Path) -> None:
     assert not (tmp_path / "run-lock" / HOLDER_FILE).exists()
 
 
+def test_a_link_in_the_lock_directory_is_never_followed(tmp_path: Path) -> None:
+    # On an autoscaling head the directory is the provisioner's user's, and root writes in it.
+    target = tmp_path / "secret"
+    target.write_text("kept")
+    target.chmod(0o600)
+    directory = tmp_path / "run-lock"
+    directory.mkdir(mode=0o700)
+    (directory / HOLDER_FILE).symlink_to(target)
+    with pytest.raises(RunLockError, match="cannot be read"):
+        change(str(directory), lambda current: take(current, ALICE, NOW, 60, gone=never_gone))
+    assert target.read_text() == "kept" and oct(target.stat().st_mode & 0o777) == "0o600"
+
+
 def test_check_mode_creates_nothing(tmp_path: Path) -> None:
     directory = tmp_path / "run-lock"
     verdict = change(
@@ -205,3 +224,49 @@ def test_the_module_refuses_while_another_holds_and_takes_once_that_holder_is_go
     assert taken["holder"]["id"] == ALICE.id  # type: ignore[index]
     released = run_module(holder=alice, state="released")
     assert released["changed"] and not (tmp_path / HOLDER_FILE).exists()
+
+
+def test_a_run_started_from_another_runs_outcome_is_never_refused_and_the_last_lets_go(
+    tmp_path: Path,
+) -> None:
+    lock = ProvisionerRunLock(playbook_timeout_s=600, directory=str(tmp_path))
+    settings = SimpleNamespace(
+        inventory=tmp_path / "inventory.yml",
+        members_file=tmp_path / "members.yml",
+        ansible_config=tmp_path / "ansible.cfg",
+        playbook_timeout_s=600,
+    )
+    launcher = PlaybookLauncher(cast(ProviderSettings, settings), lock)
+    record = tmp_path / HOLDER_FILE
+    seen: list[tuple[str, str | None, bool]] = []
+    done = threading.Event()
+
+    def leave_after_join(host: str, error: str | None) -> None:
+        seen.append((host, error, record.exists()))
+        launcher.start("leave.yml", host, left)
+
+    def left(host: str, error: str | None) -> None:
+        seen.append((host, error, record.exists()))
+        done.set()
+
+    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
+        run_playbook.return_value = SimpleNamespace(ok=True, changed=0)
+        with launcher.holding():
+            launcher.start("join.yml", "small-1", leave_after_join)
+        assert done.wait(10)
+    for thread in list(launcher._threads.values()):
+        thread.join(10)
+    assert seen == [("small-1", None, True), ("small-1", None, True)]
+    assert [
+        call.kwargs["extravars"]["rayfleet_run_lock_under"] for call in run_playbook.call_args_list
+    ] == [this_process("x").id] * 2
+    assert not record.exists()
+
+
+def test_no_run_starts_while_an_operator_holds_the_lock(tmp_path: Path) -> None:
+    change(str(tmp_path), lambda current: take(current, BOB, time.time(), 7200, gone=never_gone))
+    lock = ProvisionerRunLock(playbook_timeout_s=600, directory=str(tmp_path))
+    launcher = PlaybookLauncher(cast(ProviderSettings, SimpleNamespace()), lock)
+    with pytest.raises(RunLockHeldError, match="bob@desk"):
+        launcher.start("join.yml", "small-1", lambda host, error: None)
+    assert launcher._threads == {}

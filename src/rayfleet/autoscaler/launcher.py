@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from rayfleet.autoscaler.run_lock import ProvisionerRunLock, RunLockHeldError
@@ -32,10 +33,14 @@ class PlaybookLauncher:
         self._lock = threading.Lock()
 
     def start(self, playbook: str, host: str, outcome: Outcome) -> None:
-        """Run ``playbook`` limited to ``host``; ``outcome`` is called when it ends."""
+        """Run ``playbook`` limited to ``host``; ``outcome`` is called when it ends.
+
+        Raises RunLockHeldError, starting nothing, while another run holds the cluster.
+        """
+        under = self._run_lock.acquire()
         thread = threading.Thread(
             target=self._run,
-            args=(playbook, host, outcome),
+            args=(playbook, host, outcome, under),
             name=f"rayfleet-{playbook.removesuffix('.yml')}-{host}",
             daemon=True,
         )
@@ -43,23 +48,28 @@ class PlaybookLauncher:
             self._threads[host] = thread
         thread.start()
 
-    def blocked(self) -> str:
-        """Why no run may start now (another run holds the cluster's lock), or ""."""
-        return self._run_lock.blocked()
+    def holding(self) -> AbstractContextManager[str]:
+        """The cluster's run lock while a request starts runs (RunLockHeldError if another's)."""
+        return self._run_lock.held()
 
     def busy(self, host: str) -> bool:
         with self._lock:
             thread = self._threads.get(host)
             return thread is not None and thread.is_alive()
 
-    def _run(self, playbook: str, host: str, outcome: Outcome) -> None:
-        prefix = f"rayfleet {playbook} {host}:"
+    def _run(self, playbook: str, host: str, outcome: Outcome, under: str) -> None:
+        # The lock goes after the outcome, which may start the host's next run.
         try:
-            under = self._run_lock.acquire()
+            outcome(host, self._play(playbook, host, under))
         except RunLockHeldError as error:
-            logger.warning("%s not started: %s", prefix, error)
-            outcome(host, f"{playbook} not started: {error}")
-            return
+            # Only a person breaking the provisioner's lock gets here.
+            logger.error("rayfleet %s %s: the next run not started: %s", playbook, host, error)
+        finally:
+            self._run_lock.release()
+
+    def _play(self, playbook: str, host: str, under: str) -> str | None:
+        """Why the run failed, or None."""
+        prefix = f"rayfleet {playbook} {host}:"
         logger.info("%s starting", prefix)
         try:
             result = run_playbook(
@@ -76,23 +86,19 @@ class PlaybookLauncher:
             )
         except Exception as error:
             logger.exception("%s could not run", prefix)
-            outcome(host, f"{playbook} could not run: {error}")
-            return
-        finally:
-            self._run_lock.release()
+            return f"{playbook} could not run: {error}"
         if result.ok:
             logger.info("%s done, %d change(s)", prefix, result.changed)
-            outcome(host, None)
+            return None
+        unreachable = result.stats.get("dark", {}).get(host)
+        if result.status == "timeout":
+            reason = f"cancelled after {self._settings.playbook_timeout_s} s"
+        elif unreachable:
+            reason = "unreachable"
         else:
-            unreachable = result.stats.get("dark", {}).get(host)
-            if result.status == "timeout":
-                reason = f"cancelled after {self._settings.playbook_timeout_s} s"
-            elif unreachable:
-                reason = "unreachable"
-            else:
-                reason = f"{result.status}, rc {result.rc}"
-            logger.warning("%s failed: %s", prefix, reason)
-            outcome(host, f"{playbook} failed: {reason}")
+            reason = f"{result.status}, rc {result.rc}"
+        logger.warning("%s failed: %s", prefix, reason)
+        return f"{playbook} failed: {reason}"
 
 
 def _log_event(prefix: str) -> Callable[[dict[str, Any]], bool]:

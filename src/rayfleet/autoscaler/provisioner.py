@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ from rayfleet.autoscaler.requests import (
     Terminate,
     decode,
 )
-from rayfleet.autoscaler.run_lock import ProvisionerRunLock
+from rayfleet.autoscaler.run_lock import ProvisionerRunLock, RunLockHeldError
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import (
     LaunchRequest,
@@ -68,7 +69,7 @@ class Launcher(Protocol):
 
     def busy(self, host: str) -> bool: ...
 
-    def blocked(self) -> str: ...
+    def holding(self) -> AbstractContextManager[str]: ...
 
 
 class Provisioner:
@@ -119,13 +120,17 @@ class Provisioner:
 
     def create(self, request: Create) -> list[str]:
         """Node ids of the hosts chosen for the request, each now joining."""
-        blocked = self.launcher.blocked()
-        if blocked:
+        try:
+            with self.launcher.holding():
+                return self._launch(request)
+        except RunLockHeldError as error:
             # Ray's autoscaler asks again next round.
             logger.warning(
-                "rayfleet: no node of type %r launched now: %s", request.node_type, blocked
+                "rayfleet: no node of type %r launched now: %s", request.node_type, error
             )
             return []
+
+    def _launch(self, request: Create) -> list[str]:
         launch = LaunchRequest(request.node_type, request.count, dict(request.tags))
         chosen = self.store.change(
             lambda state: allocate(state, self.settings.pool, launch, time.time())
@@ -154,16 +159,18 @@ class Provisioner:
             logger.warning("rayfleet: node %s is no pool member; nothing leaves", node_id)
             return
         logger.info("rayfleet: %s (node %s) leaves the cluster", host, node_id)
-        blocked = self.launcher.blocked()
-        if blocked:
-            # Due at once: the first request after the lock is free starts it.
-            self.store.change(lambda state: _new(mark_leave_due(state, host, time.time(), blocked)))
-            logger.warning(
-                "rayfleet: %s leaves once the cluster's run lock is free: %s", host, blocked
-            )
         # A join still running ends first; its outcome starts the leave.
-        elif not self.launcher.busy(host):
+        if self.launcher.busy(host):
+            return
+        try:
             self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        except RunLockHeldError as error:
+            # Due at once: the first request after the lock is free starts it.
+            reason = str(error)
+            self.store.change(lambda state: _new(mark_leave_due(state, host, time.time(), reason)))
+            logger.warning(
+                "rayfleet: %s leaves once the cluster's run lock is free: %s", host, reason
+            )
 
     def set_tags(self, request: SetTags) -> None:
         def transition(state: PoolState) -> tuple[PoolState, None]:
@@ -225,13 +232,21 @@ class Provisioner:
 
     def _retry_leaves(self) -> None:
         """Start again the failed leaves whose backoff is over."""
-        due = leaves_due(self.store.read(), time.time())
-        if not due or self.launcher.blocked():
+        due = [
+            host
+            for host in leaves_due(self.store.read(), time.time())
+            if not self.launcher.busy(host)
+        ]
+        if not due:
             return
-        for host in due:
-            if not self.launcher.busy(host):
-                logger.info("rayfleet: %s leaves again", host)
-                self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        try:
+            with self.launcher.holding():
+                for host in due:
+                    logger.info("rayfleet: %s leaves again", host)
+                    self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        except RunLockHeldError:
+            # Still due: the next request tries again.
+            return
 
     def _reconcile(self) -> None:
         """Re-check every host a previous provisioner left launching, running or leaving.
@@ -239,12 +254,15 @@ class Provisioner:
         The join playbook is idempotent: on a host that is fine it changes nothing and
         confirms the node is ALIVE; on a host a crash left half-joined it finishes the job.
         """
-        blocked = self.launcher.blocked()
-        if blocked:
-            logger.warning("rayfleet: pool hosts re-checked once the run lock is free: %s", blocked)
+        try:
+            with self.launcher.holding():
+                self._restart_runs()
+        except RunLockHeldError as error:
+            logger.warning("rayfleet: pool hosts re-checked once the run lock is free: %s", error)
             with self._rebuilt_lock:
                 self._rebuilt = True
-            return
+
+    def _restart_runs(self) -> None:
         now = time.time()
         leaving, joining = self.store.change(lambda state: _restart_unfinished(state, now))
         for host in leaving:

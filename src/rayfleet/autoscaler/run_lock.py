@@ -3,17 +3,19 @@
 Its runs (one per pool host, in parallel) share one holder record: the provisioner's
 process. The first run to start takes the lock on the head, each later one renews its lease
 (a run lasts at most the playbook timeout), and the last to end lets it go. The runs
-themselves take nothing: they go on under this holder (``rayfleet_run_lock_under``). While
-an operator's run holds the lock, a run is not started and its host's join or leave fails,
-to be tried again.
+themselves take nothing: they go on under this holder (``rayfleet_run_lock_under``). A
+request holds the lock while it changes the state and starts runs, so that a run it starts
+is never refused; while an operator's run holds it, the request starts nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import (
     RUN_LOCK_DIR,
@@ -45,12 +47,14 @@ class ProvisionerRunLock:
         self._runs = 0
         self._mutex = threading.Lock()
 
-    def blocked(self) -> str:
-        """Why no run may start now (another run holds the lock), or "" when one may."""
+    @contextlib.contextmanager
+    def held(self) -> Iterator[str]:
+        """The lock for as long as the block runs: runs started in it cannot be refused."""
+        holder = self.acquire()
         try:
-            return change(self._directory, self._take, dry_run=True).refusal
-        except (RunLockError, OSError) as error:
-            return f"the run lock in {self._directory}: {error}"
+            yield holder
+        finally:
+            self.release()
 
     def _take(self, current: Holder | None) -> Verdict:
         return take(
