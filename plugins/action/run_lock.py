@@ -32,7 +32,11 @@ def controller_holder() -> Holder:
     """This run: its ansible-playbook process, who started it where, and which playbooks."""
     playbooks = [os.path.basename(arg) for arg in sys.argv[1:] if arg.endswith((".yml", ".yaml"))]
     program = os.path.basename(sys.argv[0]) if sys.argv else "ansible-playbook"
-    who = f"{getpass.getuser()}@{socket.gethostname()}: {' '.join([program, *playbooks])}"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name, as in some containers
+        user = str(os.getuid())
+    who = f"{user}@{socket.gethostname()}: {' '.join([program, *playbooks])}"
     return this_process(who, pid=os.getppid())
 
 

@@ -208,12 +208,15 @@ def change(
 ) -> Verdict:
     """Read the record in ``directory``, decide, and write what was decided, all under flock.
 
-    ``dry_run`` (check mode) decides only, and creates nothing. On an autoscaling head the
+    ``dry_run`` (check mode) decides only. Without the directory, a decision that writes
+    nothing (a release on a torn-down head) creates nothing either. On an autoscaling head the
     directory is the provisioner's user's while root writes in it too: every name in it is
     opened relative to the directory, never through a link, and written under a fresh name.
     """
-    if dry_run and not os.path.isdir(directory):
-        return decide(None)
+    if not os.path.isdir(directory):
+        verdict = decide(None)
+        if dry_run or not verdict.write:
+            return verdict
     os.makedirs(directory, mode=0o700, exist_ok=True)
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:

@@ -154,7 +154,9 @@ def main() -> None:
     except (RunLockError, OSError) as error:
         module.fail_json(msg=f"the run lock in {params['path']}: {error}")
     if verdict.warning:
-        module.warn(verdict.warning)
+        module.warn(
+            ("check mode, nothing written: " if module.check_mode else "") + verdict.warning
+        )
     if verdict.refusal:
         module.fail_json(msg=verdict.refusal, holder=record(verdict.holder))
     module.exit_json(changed=verdict.write, holder=record(verdict.holder))

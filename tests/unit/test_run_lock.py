@@ -151,6 +151,9 @@ def test_check_mode_creates_nothing(tmp_path: Path) -> None:
         str(directory), lambda current: take(current, ALICE, NOW, 60, gone=never_gone), dry_run=True
     )
     assert verdict.write and not directory.exists()
+    # Nor does a release where there is no lock: a torn-down head keeps no directory.
+    assert not change(str(directory), lambda current: release(current, ALICE.id)).write
+    assert not directory.exists()
 
 
 def test_a_record_that_is_not_one_is_reported_not_overwritten(tmp_path: Path) -> None:
