@@ -12,6 +12,8 @@ the same recovery asked for on purpose (the rival: a planned restart):
                         file beside the one set aside (done on the autoscaler's next
                         request, so within one update interval)
 
+The head-side figures are timed on the host by fault_probe.py, copied there.
+
     make lab && .venv/bin/python bench/fault_recovery.py -i inventories/lab --runs 5
 """
 
@@ -23,62 +25,33 @@ import sys
 import time
 from pathlib import Path
 
-from autoscaler_latency import STATE, Lab, wait_until
+from autoscaler_latency import Lab, wait_until
 from figures import summary, write_figures
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import WORKERS_GROUP
 from rayfleet.inventory import list_inventory
+from rayfleet.runner import run_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROVISIONER = "rayfleet-provisioner"
-# Prints the host's monotonic clock, then does the rest of the command line.
-AT = "python3 -c 'import time; print(time.monotonic())'"
+PROBE = REPO_ROOT / "bench" / "fault_probe.py"
+PROBE_ON_HOST = "/usr/local/lib/fault_probe.py"
 TIMEOUT_S = 300
 
 
-def timed(lab: Lab, host: str, command: str) -> float:
-    """Run ``command`` on ``host``; the monotonic time it started there."""
-    return float(lab.command(host, f'sh -c "{AT}; {command}"').splitlines()[0])
+def probe(lab: Lab, host: str, *args: str) -> dict[str, float]:
+    answer: dict[str, float] = json.loads(
+        lab.command(host, f"python3 {PROBE_ON_HOST} {' '.join(args)}").splitlines()[-1]
+    )
+    return answer
 
 
 def worker_recovery(lab: Lab, worker: str, fault: str) -> float:
+    """From the fault to a new node of the worker's address ALIVE (the head's view)."""
     ip = lab.address[worker]
     before = lab.alive_nodes()[ip]
-    started = timed(lab, worker, fault)
+    started = probe(lab, worker, "at", "--", fault)["at"]
     back = wait_until(lambda: lab.alive_nodes().get(ip) not in (None, before), TIMEOUT_S)
     return round(back - started, 3)
-
-
-def provisioner_pid(lab: Lab) -> str:
-    return lab.command(lab.head, f"systemctl show --value --property=MainPID {PROVISIONER}")
-
-
-def provisioner_recovery(lab: Lab, fault: str) -> float:
-    before = provisioner_pid(lab)
-    started = timed(lab, lab.head, fault)
-
-    def serving() -> bool:
-        pid = provisioner_pid(lab)
-        socket = lab.command(lab.head, "sh -c 'test -S /run/rayfleet/provisioner.sock && echo up'")
-        return pid not in ("0", before) and socket == "up"
-
-    return round(wait_until(serving, TIMEOUT_S) - started, 3)
-
-
-def state_rebuild(lab: Lab) -> float:
-    started = timed(lab, lab.head, f"printf '{{' > {STATE}")
-
-    def rebuilt() -> bool:
-        answer = lab.command(
-            lab.head,
-            f"sh -c 'ls {STATE}.bad-* >/dev/null 2>&1 && python3 -m json.tool {STATE} >/dev/null"
-            " && echo rebuilt'",
-        )
-        return answer == "rebuilt"
-
-    done = wait_until(rebuilt, TIMEOUT_S)
-    lab.command(lab.head, f"sh -c 'rm -f {STATE}.bad-*'")
-    return round(done - started, 3)
 
 
 def ratio(fault: dict[str, float], rival: dict[str, float]) -> float:
@@ -101,6 +74,9 @@ def main() -> int:
         for host in listing.get(group, {}).get("hosts", [])
         if host not in pool
     )
+    for host in (lab.head, worker):
+        copy = f"src={PROBE} dest={PROBE_ON_HOST}"
+        run_module("ansible.builtin.copy", copy, args.inventory, host)
     series: dict[str, list[float]] = {
         name: []
         for name in (
@@ -115,11 +91,9 @@ def main() -> int:
         run = {
             "worker_crash_s": worker_recovery(lab, worker, "pkill --signal KILL --exact raylet"),
             "worker_restart_s": worker_recovery(lab, worker, "systemctl restart ray"),
-            "provisioner_crash_s": provisioner_recovery(
-                lab, f"systemctl kill --signal KILL --kill-whom main {PROVISIONER}"
-            ),
-            "provisioner_restart_s": provisioner_recovery(lab, f"systemctl restart {PROVISIONER}"),
-            "state_rebuild_s": state_rebuild(lab),
+            "provisioner_crash_s": probe(lab, lab.head, "provisioner", "crash")["seconds"],
+            "provisioner_restart_s": probe(lab, lab.head, "provisioner", "restart")["seconds"],
+            "state_rebuild_s": probe(lab, lab.head, "state-rebuild")["seconds"],
         }
         for name, value in run.items():
             series[name].append(value)
