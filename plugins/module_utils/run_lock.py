@@ -33,6 +33,8 @@ from typing import Any
 RUN_LOCK_DIR = "/var/lib/rayfleet/run-lock"
 HOLDER_FILE = "holder.json"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+# How long the lease of a run that never releases lasts (rayfleet_run_lock_ttl_s).
+DEFAULT_TTL_S = 7200
 # How long a run may wait for another's change of the file (never for the lock itself).
 FILE_WAIT_S = 10.0
 

@@ -99,6 +99,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import (
+    DEFAULT_TTL_S,
     RUN_LOCK_DIR,
     Holder,
     RunLockError,
@@ -122,7 +123,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["held", "released"], "default": "held"},
             "holder": {"type": "dict"},
             "under": {"type": "str"},
-            "ttl": {"type": "int", "default": 7200},
+            "ttl": {"type": "int", "default": DEFAULT_TTL_S},
             "force": {"type": "bool", "default": False},
             "gone": {"type": "list", "elements": "str", "default": []},
             "path": {"type": "path", "default": RUN_LOCK_DIR},
