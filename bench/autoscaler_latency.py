@@ -21,7 +21,6 @@ Target (warm): median scale_up_s at most 2 x median ray_start_s + one update int
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -32,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from figures import summary, write_figures
+from figures import REPO_ROOT, lab_arguments, summary, write_figures
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import HEAD_GROUP, POOL_GROUP
 from rayfleet.auth import NODE_TOKEN_FILE, controller_token_file, shell_prefix
@@ -40,7 +39,6 @@ from rayfleet.inventory import list_inventory
 from rayfleet.paths import node_python
 from rayfleet.runner import run_module
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
 STATE = "/var/lib/rayfleet/autoscaler/state.json"
@@ -160,13 +158,11 @@ def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser = lab_arguments(__doc__)
     parser.add_argument("--warm-type", default="pool_warm")
     parser.add_argument("--cold-type", default="pool_cold")
     parser.add_argument("--warm-runs", type=int, default=5)
     parser.add_argument("--cold-runs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
     lab = Lab(args.inventory)

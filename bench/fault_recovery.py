@@ -19,20 +19,17 @@ The head-side figures are timed on the host by fault_probe.py, copied there.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from autoscaler_latency import Lab, wait_until
-from figures import summary, write_figures
+from figures import REPO_ROOT, lab_arguments, summary, write_figures
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import WORKERS_GROUP
 from rayfleet.inventory import list_inventory
 from rayfleet.runner import run_module
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = REPO_ROOT / "bench" / "fault_probe.py"
 PROBE_ON_HOST = "/usr/local/lib/fault_probe.py"
 TIMEOUT_S = 300
@@ -59,10 +56,8 @@ def ratio(fault: dict[str, float], rival: dict[str, float]) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser = lab_arguments(__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
     lab = Lab(args.inventory)

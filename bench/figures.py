@@ -1,12 +1,23 @@
-"""What every benchmark reports of a series of runs, and where it writes it."""
+"""What every benchmark reports of a series of runs, where it writes it, and the lab it runs on."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def lab_arguments(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's options: the lab's inventory (-i) and where figures go (--out)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", maxsplit=1)[0])
+    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
+    return parser
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -15,14 +15,13 @@ Target: median recovery_s at most 5 s above median head_start_s.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from figures import summary, write_figures
+from figures import REPO_ROOT, lab_arguments, summary, write_figures
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import HEAD_GROUP
 from rayfleet.auth import NODE_TOKEN_FILE, shell_prefix
@@ -30,7 +29,6 @@ from rayfleet.inventory import list_inventory
 from rayfleet.paths import node_python
 from rayfleet.runner import run_module
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "gcs_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/gcs_probe.py"
 TARGET_OVERHEAD_S = 5.0
@@ -47,10 +45,8 @@ def head_of(inventory: Path) -> tuple[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser = lab_arguments(__doc__)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
     head, gcs = head_of(args.inventory)

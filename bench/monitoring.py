@@ -17,20 +17,17 @@ node_exporter's and the Redis exporter's memory.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from autoscaler_latency import PROBE, PROBE_ON_HEAD, Lab, wait_until
-from figures import summary, write_figures
+from figures import lab_arguments, summary, write_figures
 
 from rayfleet.runner import health, run_module, run_playbook
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_PORT = 9090
 # PromQL of the figures Prometheus reports about itself and its targets.
 RESOURCE_QUERIES = {
@@ -98,12 +95,10 @@ def resources(prometheus: Prometheus) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-i", "--inventory", type=Path, default=REPO_ROOT / "inventories" / "lab")
+    parser = lab_arguments(__doc__)
     parser.add_argument("--pool-type", default="pool_warm")
     parser.add_argument("--discovery-runs", type=int, default=3)
     parser.add_argument("--health-runs", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args()
 
     lab = Lab(args.inventory)
