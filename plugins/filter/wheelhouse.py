@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.wheelhouse import wheelhouse
+from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import Interpreter, pack_name
+from ansible_collections.rayfleet.cluster.plugins.module_utils.wheelhouse import glibc_minor, wheelhouse
 
 DOCUMENTATION = r"""
 name: ray_wheelhouse
@@ -60,6 +61,29 @@ def ray_wheelhouse(requirements: list[str], **facts: str) -> dict[str, Any]:
     return {"tag": found.tag, "platforms": list(found.platforms)}
 
 
+def ray_venv_pack(host: dict[str, str], wheelhouse_dir: str, tag: str) -> dict[str, Any]:
+    """The venv pack a host unpacks (ray_venv_pack): what venv_pack builds it from, and its path.
+
+    ``host`` has python, python_version, architecture, getconf_output and venv.
+    """
+    interpreter = Interpreter(
+        path=str(host["python"]),
+        version=str(host["python_version"]),
+        architecture=str(host["architecture"]),
+        glibc_minor=glibc_minor(str(host["getconf_output"])),
+    )
+    return {
+        "python": interpreter.path,
+        "python_version": interpreter.version,
+        "architecture": interpreter.architecture,
+        "glibc_minor": interpreter.glibc_minor,
+        "venv": str(host["venv"]),
+        "dir": f"{wheelhouse_dir}/{tag}",
+        "path": f"{wheelhouse_dir}/{pack_name(tag, interpreter, str(host['venv']))}",
+    }
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., dict[str, Any]]]:
-        return {"ray_wheelhouse": ray_wheelhouse}
+        # ray_venv_pack: the pack plugins/modules/venv_pack.py builds for a host.
+        return {"ray_wheelhouse": ray_wheelhouse, "ray_venv_pack": ray_venv_pack}

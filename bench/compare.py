@@ -1,0 +1,291 @@
+"""rayfleet side by side with what a user would run instead, on fresh lab hosts (issue 16).
+
+Each round creates fresh lab hosts (Ray only: a head and workers, no Redis, no monitoring)
+for every contender, with the same wheelhouse for all, and measures in the same round:
+
+  floor_cold_s     the hand-rolled floor: the wheelhouse copied to every host at once (scp),
+                   python3-venv, a venv, an offline pip install, `ray start` on the head, then
+                   on the workers (as soon as each is installed), to every node ALIVE
+  rayfleet_cold_s  `ansible-playbook playbooks/ray.yml` on fresh hosts, to every node ALIVE
+                   (the controller's venv pack built in an earlier round: `--fresh-pack`
+                   deletes it first, so each round also pays for building it)
+  rayfleet_noop_s  the same playbook again, which must report changed=0
+  facts_s          a facts-only play, `ansible all -m setup`, on the same hosts
+
+Ratios are paired per round (rayfleet / rival of the same round). The figures of the other
+benchmarks (results/*.json) are collected into the same report.
+
+    .venv/bin/python bench/compare.py --hosts 3 --runs 3
+    .venv/bin/python bench/compare.py --hosts 6 --runs 2
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from figures import REPO_ROOT, lab_arguments, summary, write_figures
+
+from rayfleet.lab.hosts import LabHost, LabNetwork
+from rayfleet.lab.session import STATE_DIR, start_hosts, stop_hosts
+
+NETWORK = LabNetwork("rayfleet-bench", "10.89.91.0/24")
+TIMINGS_CALLBACKS = REPO_ROOT / "bench" / "callbacks"
+TARGETS = {"cold_vs_floor": 0.8, "noop_vs_facts": 3.0}
+FLOOR_VENV = "/opt/floor/venv"
+FLOOR_WHEELHOUSE = "/opt/floor/wheelhouse"
+DASHBOARD_PORT = 8265
+ALIVE_TIMEOUT_S = 300
+
+INVENTORY = """\
+---
+ray_head:
+  hosts:
+    head:
+      ansible_host: {head}
+ray_workers:
+  children:
+    cpu:
+      hosts:
+{workers}
+"""
+GROUP_VARS = f"""\
+---
+ansible_user: root
+ansible_ssh_private_key_file: {STATE_DIR / "id_ed25519"}
+ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+ray_cluster_name: bench
+ray_install_source: wheelhouse
+ray_num_cpus: 2
+"""
+SSH = [
+    "ssh",
+    "-i",
+    str(STATE_DIR / "id_ed25519"),
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+]
+
+
+def lab_hosts(count: int) -> list[LabHost]:
+    return [LabHost("head", "10.89.91.10")] + [LabHost(f"w-{n}", f"10.89.91.{10 + n}") for n in range(1, count)]
+
+
+def fresh_hosts(count: int) -> list[LabHost]:
+    stop_hosts(NETWORK.name)
+    hosts = lab_hosts(count)
+    start_hosts(NETWORK, hosts)
+    return hosts
+
+
+def write_inventory(directory: Path, hosts: list[LabHost]) -> Path:
+    workers = "\n".join(f"        {host.name}:\n          ansible_host: {host.address}" for host in hosts[1:])
+    (directory / "group_vars").mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.yml").write_text(INVENTORY.format(head=hosts[0].address, workers=workers))
+    (directory / "group_vars" / "all.yml").write_text(GROUP_VARS)
+    return directory
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.monotonic()
+    result = action()
+    return time.monotonic() - started, result
+
+
+def ansible(args: list[str], inventory: Path, timings: Path | None = None) -> str:
+    """Runs an ansible command from the repository; its output, or it raises with it."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    if timings is not None:
+        env |= {
+            "ANSIBLE_CALLBACK_PLUGINS": str(TIMINGS_CALLBACKS),
+            "ANSIBLE_CALLBACKS_ENABLED": "task_timings",
+            "RAYFLEET_TASK_TIMINGS": str(timings),
+        }
+    binary = Path(sys.executable).with_name(args[0])
+    done = subprocess.run(
+        [str(binary), "-i", str(inventory), *args[1:]],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def changed_count(recap: str) -> int:
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", recap.split("PLAY RECAP", 1)[-1]))
+
+
+def wheelhouse_archive() -> Path:
+    """The wheelhouse rayfleet's runs downloaded (the same for the floor): the newest one."""
+    archives = sorted(
+        (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("ray-*.tar"), key=lambda p: p.stat().st_mtime
+    )
+    if not archives:
+        raise RuntimeError("no wheelhouse yet: run a round of rayfleet first (it downloads it)")
+    return archives[-1]
+
+
+def ssh(host: LabHost, command: str) -> None:
+    subprocess.run([*SSH, f"root@{host.address}", command], check=True, capture_output=True)
+
+
+def floor_install(host: LabHost, archive: Path, head: LabHost) -> None:
+    """What a hand-rolled install does on one host, start included."""
+    subprocess.run(
+        ["scp", "-q", *SSH[1:], str(archive), f"root@{host.address}:/root/wheelhouse.tar"],
+        check=True,
+        capture_output=True,
+    )
+    start = (
+        f"--head --port=6379 --dashboard-host=0.0.0.0 --dashboard-port={DASHBOARD_PORT}"
+        if host == head
+        else f"--address={head.address}:6379"
+    )
+    ssh(
+        host,
+        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; "
+        f"mkdir -p {FLOOR_WHEELHOUSE}; tar -xf /root/wheelhouse.tar -C {FLOOR_WHEELHOUSE}; "
+        f"python3 -m venv {FLOOR_VENV}; "
+        f"{FLOOR_VENV}/bin/pip install --quiet --no-index --find-links={FLOOR_WHEELHOUSE} 'ray[default]==2.60.0'; "
+        f"{FLOOR_VENV}/bin/ray start {start} --num-cpus=2 --disable-usage-stats >/dev/null",
+    )
+
+
+def alive_nodes(head: LabHost) -> int:
+    url = f"http://{head.address}:{DASHBOARD_PORT}/api/v0/nodes?limit=1000"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            nodes = json.load(response)["data"]["result"]["result"]
+    except OSError:
+        return 0
+    return sum(1 for node in nodes if node["state"] == "ALIVE")
+
+
+def floor_cold(hosts: list[LabHost], archive: Path) -> None:
+    head = hosts[0]
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        # The head first among equals: workers that finish earlier retry until its GCS answers.
+        list(pool.map(lambda host: floor_install(host, archive, head), hosts))
+    deadline = time.monotonic() + ALIVE_TIMEOUT_S
+    while alive_nodes(head) < len(hosts):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the floor's {len(hosts)} nodes not ALIVE after {ALIVE_TIMEOUT_S}s")
+        time.sleep(0.2)
+
+
+def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
+    """The tasks that took longest (the slowest host each), from the task_timings callback."""
+    slowest: dict[tuple[str, str], dict[str, Any]] = {}
+    for line in timings.read_text().splitlines():
+        row = json.loads(line)
+        key = (row["task"], row["path"].replace(str(REPO_ROOT) + "/", ""))
+        if key not in slowest or row["s"] > slowest[key]["s"]:
+            slowest[key] = {"task": key[0], "path": key[1], "s": row["s"], "status": row["status"]}
+    rows = sorted(slowest.values(), key=lambda row: -row["s"])
+    return [{"tasks": len(rows), "sum_of_slowest_s": round(sum(r["s"] for r in rows), 2)}, *rows[:top]]
+
+
+def one_round(count: int, fresh_pack: bool, workdir: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    if fresh_pack:
+        for pack in (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("*.venv.tar.gz"):
+            pack.unlink()
+    inventory = write_inventory(workdir / "inventory", lab_hosts(count))
+    hosts = fresh_hosts(count)
+    cold_timings, noop_timings = workdir / "cold.jsonl", workdir / "noop.jsonl"
+    for stale in (cold_timings, noop_timings):
+        stale.unlink(missing_ok=True)
+    figures["rayfleet_cold_s"], _ = timed(lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, cold_timings))
+    figures["rayfleet_noop_s"], recap = timed(
+        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, noop_timings)
+    )
+    if changed_count(recap):
+        raise RuntimeError(f"the second run changed something:\n{recap[-3000:]}")
+    figures["facts_s"], _ = timed(lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], inventory))
+    figures["profile_cold"] = profile(cold_timings)
+    figures["profile_noop"] = profile(noop_timings)
+    hosts = fresh_hosts(count)
+    figures["floor_cold_s"], _ = timed(lambda: floor_cold(hosts, wheelhouse_archive()))
+    stop_hosts(NETWORK.name)
+    return figures
+
+
+def collected(results: Path) -> dict[str, Any]:
+    """The other benchmarks' headline figures, as they last wrote them."""
+    headline = {
+        "head_recovery": ("recovery_s", "head_start_s"),
+        "autoscaler_latency": ("warm", "cold"),
+        "monitoring": ("discovery_s", "removal_s"),
+        "fault_recovery": ("worker_crash_s", "worker_restart_s", "provisioner_crash_s", "state_rebuild_s"),
+    }
+    found: dict[str, Any] = {}
+    for name, keys in headline.items():
+        path = results / f"{name}.json"
+        if path.exists():
+            document = json.loads(path.read_text())
+            found[name] = {"date": document.get("date"), **{key: document.get(key) for key in keys}}
+    return found
+
+
+def main() -> int:
+    parser = lab_arguments(__doc__)
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fresh-pack", action="store_true", help="delete the controller's venv pack each round")
+    args = parser.parse_args()
+    if not 2 <= args.hosts <= 40:
+        parser.error("--hosts: 2 to 40 (the bench network's addresses)")
+
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="rayfleet-compare-") as workdir:
+        for number in range(1, args.runs + 1):
+            figures = one_round(args.hosts, args.fresh_pack, Path(workdir))
+            rounds.append(figures)
+            print(
+                f"round {number}: rayfleet cold {figures['rayfleet_cold_s']:.1f}s, floor "
+                f"{figures['floor_cold_s']:.1f}s; no-op {figures['rayfleet_noop_s']:.1f}s, "
+                f"facts {figures['facts_s']:.1f}s",
+                flush=True,
+            )
+    ratios = {
+        "cold_vs_floor": [r["rayfleet_cold_s"] / r["floor_cold_s"] for r in rounds],
+        "noop_vs_facts": [r["rayfleet_noop_s"] / r["facts_s"] for r in rounds],
+    }
+    measured = ("rayfleet_cold_s", "floor_cold_s", "rayfleet_noop_s", "facts_s")
+    document = write_figures(
+        args.out,
+        f"compare-{args.hosts}-hosts" + ("-fresh-pack" if args.fresh_pack else ""),
+        {
+            "hosts": args.hosts,
+            "fresh_pack": args.fresh_pack,
+            **{name: summary([r[name] for r in rounds]) for name in measured},
+            "ratios": {name: summary(values) for name, values in ratios.items()},
+            "targets": {name: {"at_most": limit, "met": max(ratios[name]) <= limit} for name, limit in TARGETS.items()},
+            "rounds": rounds,
+            "other_benchmarks": collected(args.out),
+        },
+    )
+    print(json.dumps({key: document[key] for key in ("ratios", "targets")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Ray's venv built once on the controller and shipped packed, instead of a pip install per host.
+
+A venv names its own path in its scripts' ``#!`` lines and its activate scripts, and its
+interpreter by path. The controller builds it in a staging directory from the hosts'
+wheelhouse with the hosts' Python (same path, same release), rewrites the staging path to
+the hosts' venv path, and packs it; a host unpacks it where the venv belongs. The pack is
+built only where the controller's Python is the hosts' own (same release, CPU and a glibc
+at least as new as theirs, so every wheel in their wheelhouse loads): elsewhere each host
+installs from the wheelhouse as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# What a venv writes its own path into, besides the #! lines of bin/.
+_ACTIVATE_SCRIPTS = ("activate", "activate.csh", "activate.fish", "Activate.ps1")
+PACK_SUFFIX = ".venv.tar.gz"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python as the venv sees it: its path, full release, CPU and glibc minor version."""
+
+    path: str
+    version: str
+    architecture: str
+    glibc_minor: int
+
+
+def pack_name(wheelhouse_tag: str, host: Interpreter, venv: str) -> str:
+    """The pack's file name: the wheelhouse (Ray, Python, CPU, requirements), glibc and paths."""
+    where = hashlib.sha1(f"{host.path}\0{venv}".encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{wheelhouse_tag}-glibc2.{host.glibc_minor}-{where}{PACK_SUFFIX}"
+
+
+def mismatch(controller: Interpreter, host: Interpreter) -> str:
+    """Why a venv built by the controller's Python would not run on the host; '' if it would."""
+    if controller.version != host.version:
+        return f"the controller's {controller.path} is Python {controller.version}, the hosts' {host.version}"
+    if controller.architecture != host.architecture:
+        return f"the controller is {controller.architecture}, the hosts {host.architecture}"
+    if controller.glibc_minor < host.glibc_minor:
+        return f"the controller's glibc 2.{controller.glibc_minor} is older than the hosts' 2.{host.glibc_minor}"
+    return ""
+
+
+def relocated(text: bytes, staging: str, venv: str) -> bytes:
+    """``text`` with the staging venv's path replaced by the hosts' venv path."""
+    return text.replace(staging.encode(), venv.encode())
+
+
+def files_naming(root: Path) -> list[Path]:
+    """The files of a venv that may hold its path: bin/'s scripts and pyvenv.cfg."""
+    scripts = [
+        path
+        for path in sorted((root / "bin").iterdir())
+        if path.is_file() and not path.is_symlink() and _is_text_script(path)
+    ]
+    return [*scripts, root / "pyvenv.cfg"]
+
+
+def relocate(root: Path, staging: str, venv: str) -> list[Path]:
+    """Rewrite ``staging`` to ``venv`` in every file of the venv that names it; the rewritten."""
+    rewritten = []
+    for path in files_naming(root):
+        before = path.read_bytes()
+        after = relocated(before, staging, venv)
+        if after != before:
+            mode = path.stat().st_mode
+            path.write_bytes(after)
+            os.chmod(path, mode)
+            rewritten.append(path)
+    return rewritten
+
+
+def _is_text_script(path: Path) -> bool:
+    if path.name in _ACTIVATE_SCRIPTS:
+        return True
+    with path.open("rb") as script:
+        return script.read(2) == b"#!"
