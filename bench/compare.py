@@ -82,7 +82,9 @@ SSH = [
 
 
 def lab_hosts(count: int) -> list[LabHost]:
-    return [LabHost("head", "10.89.91.10")] + [LabHost(f"w-{n}", f"10.89.91.{10 + n}") for n in range(1, count)]
+    return [LabHost("head", "10.89.91.10")] + [
+        LabHost(f"w-{n}", f"10.89.91.{10 + n}") for n in range(1, count)
+    ]
 
 
 def fresh_hosts(count: int) -> list[LabHost]:
@@ -93,7 +95,9 @@ def fresh_hosts(count: int) -> list[LabHost]:
 
 
 def write_inventory(directory: Path, hosts: list[LabHost]) -> Path:
-    workers = "\n".join(f"        {host.name}:\n          ansible_host: {host.address}" for host in hosts[1:])
+    workers = "\n".join(
+        f"        {host.name}:\n          ansible_host: {host.address}" for host in hosts[1:]
+    )
     (directory / "group_vars").mkdir(parents=True, exist_ok=True)
     (directory / "hosts.yml").write_text(INVENTORY.format(head=hosts[0].address, workers=workers))
     (directory / "group_vars" / "all.yml").write_text(GROUP_VARS)
@@ -125,7 +129,9 @@ def ansible(args: list[str], inventory: Path, timings: Path | None = None) -> st
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+        )
     return done.stdout
 
 
@@ -136,7 +142,8 @@ def changed_count(recap: str) -> int:
 def wheelhouse_archive() -> Path:
     """The wheelhouse rayfleet's runs downloaded (the same for the floor): the newest one."""
     archives = sorted(
-        (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("ray-*.tar"), key=lambda p: p.stat().st_mtime
+        (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("ray-*.tar"),
+        key=lambda p: p.stat().st_mtime,
     )
     if not archives:
         raise RuntimeError("no wheelhouse yet: run a round of rayfleet first (it downloads it)")
@@ -200,7 +207,10 @@ def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
         if key not in slowest or row["s"] > slowest[key]["s"]:
             slowest[key] = {"task": key[0], "path": key[1], "s": row["s"], "status": row["status"]}
     rows = sorted(slowest.values(), key=lambda row: -row["s"])
-    return [{"tasks": len(rows), "sum_of_slowest_s": round(sum(r["s"] for r in rows), 2)}, *rows[:top]]
+    return [
+        {"tasks": len(rows), "sum_of_slowest_s": round(sum(r["s"] for r in rows), 2)},
+        *rows[:top],
+    ]
 
 
 def one_round(count: int, fresh_pack: bool, workdir: Path) -> dict[str, Any]:
@@ -213,13 +223,17 @@ def one_round(count: int, fresh_pack: bool, workdir: Path) -> dict[str, Any]:
     cold_timings, noop_timings = workdir / "cold.jsonl", workdir / "noop.jsonl"
     for stale in (cold_timings, noop_timings):
         stale.unlink(missing_ok=True)
-    figures["rayfleet_cold_s"], _ = timed(lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, cold_timings))
+    figures["rayfleet_cold_s"], _ = timed(
+        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, cold_timings)
+    )
     figures["rayfleet_noop_s"], recap = timed(
         lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, noop_timings)
     )
     if changed_count(recap):
         raise RuntimeError(f"the second run changed something:\n{recap[-3000:]}")
-    figures["facts_s"], _ = timed(lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], inventory))
+    figures["facts_s"], _ = timed(
+        lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], inventory)
+    )
     figures["profile_cold"] = profile(cold_timings)
     figures["profile_noop"] = profile(noop_timings)
     hosts = fresh_hosts(count)
@@ -234,7 +248,12 @@ def collected(results: Path) -> dict[str, Any]:
         "head_recovery": ("recovery_s", "head_start_s"),
         "autoscaler_latency": ("warm", "cold"),
         "monitoring": ("discovery_s", "removal_s"),
-        "fault_recovery": ("worker_crash_s", "worker_restart_s", "provisioner_crash_s", "state_rebuild_s"),
+        "fault_recovery": (
+            "worker_crash_s",
+            "worker_restart_s",
+            "provisioner_crash_s",
+            "state_rebuild_s",
+        ),
     }
     found: dict[str, Any] = {}
     for name, keys in headline.items():
@@ -249,7 +268,9 @@ def main() -> int:
     parser = lab_arguments(__doc__)
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--fresh-pack", action="store_true", help="delete the controller's venv pack each round")
+    parser.add_argument(
+        "--fresh-pack", action="store_true", help="delete the controller's venv pack each round"
+    )
     args = parser.parse_args()
     if not 2 <= args.hosts <= 40:
         parser.error("--hosts: 2 to 40 (the bench network's addresses)")
@@ -278,7 +299,10 @@ def main() -> int:
             "fresh_pack": args.fresh_pack,
             **{name: summary([r[name] for r in rounds]) for name in measured},
             "ratios": {name: summary(values) for name, values in ratios.items()},
-            "targets": {name: {"at_most": limit, "met": max(ratios[name]) <= limit} for name, limit in TARGETS.items()},
+            "targets": {
+                name: {"at_most": limit, "met": max(ratios[name]) <= limit}
+                for name, limit in TARGETS.items()
+            },
             "rounds": rounds,
             "other_benchmarks": collected(args.out),
         },

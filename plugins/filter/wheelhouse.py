@@ -7,8 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import Interpreter, pack_name
-from ansible_collections.rayfleet.cluster.plugins.module_utils.wheelhouse import glibc_minor, wheelhouse
+from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
+    Interpreter,
+    pack_name,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.wheelhouse import (
+    glibc_minor,
+    wheelhouse,
+)
 
 DOCUMENTATION = r"""
 name: ray_wheelhouse

@@ -150,7 +150,18 @@ def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
     )
     relocate(staging, venv, params["venv"])
     module.run_command(
-        [f"{venv}/bin/python", "-m", "compileall", "-q", "-j0", "-s", venv, "-p", params["venv"], f"{venv}/lib"],
+        [
+            f"{venv}/bin/python",
+            "-m",
+            "compileall",
+            "-q",
+            "-j0",
+            "-s",
+            venv,
+            "-p",
+            params["venv"],
+            f"{venv}/lib",
+        ],
         check_rc=True,
     )
     part = dest.with_name(f".{dest.name}.part")
@@ -184,7 +195,9 @@ def main() -> None:
     dest = Path(params["dest"])
     if dest.exists():
         module.exit_json(changed=False, packed=True, reason="")
-    hosts = Interpreter(params["python"], params["python_version"], params["architecture"], params["glibc_minor"])
+    hosts = Interpreter(
+        params["python"], params["python_version"], params["architecture"], params["glibc_minor"]
+    )
     found = controller_interpreter(module, params["python"])
     reason = found if isinstance(found, str) else mismatch(found, hosts)
     if reason:

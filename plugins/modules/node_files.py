@@ -1,0 +1,216 @@
+#!/usr/bin/python
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Put a node's directories and files in place in one call."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: node_files
+short_description: Put a node's directories and files in place in one call
+version_added: "0.6.0"
+description:
+  - Makes each directory of O(directories), writes each file of O(files) and O(secret_files),
+    and removes each path of O(absent), changing only what differs in content, owner, group or
+    mode. One round trip per host, where a template or file task per path costs one or two.
+  - Files are replaced whole (a temporary file, owned and moded first, renamed over the old).
+  - The content of O(secret_files) is never returned, logged or shown in C(--diff).
+options:
+  directories:
+    description: Directories to make or fix, in order (parents first).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: The directory., type: path, required: true}
+      owner: {description: Its owner., type: str, required: true}
+      group: {description: Its group., type: str, required: true}
+      mode: {description: Its mode in octal (C(0750))., type: str, required: true}
+  files:
+    description: Files to write or fix; their content shows in C(--diff).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: The file., type: path, required: true}
+      content: {description: What it holds., type: str, required: true}
+      owner: {description: Its owner., type: str, required: true}
+      group: {description: Its group., type: str, required: true}
+      mode: {description: Its mode in octal (C(0640))., type: str, required: true}
+  secret_files:
+    description: Files whose content is secret.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path: {description: The file., type: path, required: true}
+      content: {description: What it holds., type: str, required: true, no_log: true}
+      owner: {description: Its owner., type: str, required: true}
+      group: {description: Its group., type: str, required: true}
+      mode: {description: Its mode in octal (C(0600))., type: str, required: true}
+  absent:
+    description: Files to remove.
+    type: list
+    elements: path
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would change; an owner that does not exist yet counts as a change.
+  diff_mode:
+    support: partial
+    details: Shows O(files) only, never O(secret_files).
+  platform:
+    platforms: posix
+author:
+  - rayfleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Ray's directories and files
+  rayfleet.cluster.node_files:
+    directories:
+      - {path: /etc/ray, owner: root, group: ray, mode: "0750"}
+    files:
+      - {path: /etc/ray/labels.yaml, content: "zone: a\n", owner: root, group: ray, mode: "0640"}
+    secret_files:
+      - {path: /etc/ray/secrets.env, content: "{{ secrets }}", owner: root, group: root, mode: "0600"}
+    absent: [/etc/ray/old.env]
+"""
+
+RETURN = r"""
+changes:
+  description: Each path that differed and how (C(missing), C(content), C(owner), C(mode), C(absent)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/ray/labels.yaml, changes: [content]}]
+"""
+
+import os
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.node_files import (
+    Found,
+    Wanted,
+    differences,
+    fix_attributes,
+    ids,
+    look,
+    make_directory,
+    parse_mode,
+    write_file,
+)
+
+_PATH = {"type": "path", "required": True}
+_OWNERSHIP = {
+    "owner": {"type": "str", "required": True},
+    "group": {"type": "str", "required": True},
+    "mode": {"type": "str", "required": True},
+}
+
+
+def wanted_of(entry: dict[str, Any], directory: bool) -> Wanted:
+    content = None if directory else str(entry["content"]).encode()
+    return Wanted(entry["path"], entry["owner"], entry["group"], parse_mode(entry["mode"]), content)
+
+
+def settle(
+    module: AnsibleModule, wanted: Wanted, secret: bool
+) -> tuple[list[str], dict[str, str] | None]:
+    """What differs at one path, fixed unless in check mode; and its diff, where shown."""
+    found = look(wanted.path, read_content=not wanted.is_directory)
+    try:
+        uid, gid = ids(wanted.owner, wanted.group)
+    except KeyError as error:
+        if not module.check_mode:
+            module.fail_json(msg=f"{wanted.path}: {error.args[0]}")
+        # A user the run would create first: a change either way.
+        return ["owner", *differences(wanted, found, found.uid, found.gid)], None
+    differ = differences(wanted, found, uid, gid)
+    if differ == ["kind"]:
+        module.fail_json(
+            msg=f"{wanted.path}: is not a {'directory' if wanted.is_directory else 'file'}"
+        )
+    if differ and not module.check_mode:
+        if wanted.is_directory:
+            make_directory(wanted, uid, gid)
+        elif {"missing", "content"} & set(differ):
+            write_file(wanted, uid, gid)
+        else:
+            fix_attributes(wanted, uid, gid)
+    return differ, _diff(
+        wanted, found
+    ) if differ and not secret and not wanted.is_directory else None
+
+
+def _diff(wanted: Wanted, found: Found) -> dict[str, str]:
+    before = (found.content or b"").decode(errors="replace")
+    return {
+        "before_header": wanted.path,
+        "after_header": wanted.path,
+        "before": before,
+        "after": (wanted.content or b"").decode(),
+    }
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "directories": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {"path": _PATH, **_OWNERSHIP},
+            },
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": _PATH,
+                    "content": {"type": "str", "required": True},
+                    **_OWNERSHIP,
+                },
+            },
+            "secret_files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": _PATH,
+                    "content": {"type": "str", "required": True, "no_log": True},
+                    **_OWNERSHIP,
+                },
+            },
+            "absent": {"type": "list", "elements": "path", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    changes: list[dict[str, Any]] = []
+    diffs: list[dict[str, str]] = []
+    entries = (
+        [(wanted_of(entry, directory=True), False) for entry in params["directories"]]
+        + [(wanted_of(entry, directory=False), False) for entry in params["files"]]
+        + [(wanted_of(entry, directory=False), True) for entry in params["secret_files"]]
+    )
+    for wanted, secret in entries:
+        differ, diff = settle(module, wanted, secret)
+        if differ:
+            changes.append({"path": wanted.path, "changes": differ})
+        if diff is not None:
+            diffs.append(diff)
+    for path in params["absent"]:
+        if os.path.lexists(path):
+            changes.append({"path": path, "changes": ["absent"]})
+            if not module.check_mode:
+                os.unlink(path)
+    module.exit_json(changed=bool(changes), changes=changes, diff=diffs)
+
+
+if __name__ == "__main__":
+    main()
