@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Read, in one call, what the ray role needs to know of a host before it changes anything."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ray_host_probe
+short_description: Read what the ray role needs to know of a host, in one call
+version_added: "0.6.0"
+description:
+  - Reads the release of O(python), the size of C(/dev/shm) (mount facts leave tmpfs out; Ray's
+    object store is sized to fit it), which of O(packages) are not installed, what O(manifest)
+    holds and which unit files in C(/etc/systemd/system) match O(unit_patterns).
+  - One round trip, where a task per question costs one each. Only reads.
+options:
+  python:
+    description: The interpreter Ray's venv is made from (C(ray_python)).
+    type: path
+    required: true
+  packages:
+    description: Debian packages the role needs; RV(missing_packages) lists those not installed.
+    type: list
+    elements: str
+    default: []
+  manifest:
+    description: The file recording what the venv was built with.
+    type: path
+    required: true
+  unit_patterns:
+    description: Shell patterns of the unit files of the host's Ray nodes.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: Only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: debian
+author:
+  - rayfleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Read the host
+  rayfleet.cluster.ray_host_probe:
+    python: /usr/bin/python3
+    packages: [python3-venv, procps]
+    manifest: /opt/ray/2.60.0/rayfleet-requirements.txt
+    unit_patterns: [ray.service, ray-*.service]
+  register: probe
+"""
+
+RETURN = r"""
+python_version:
+  description: The release of O(python); empty when it does not run (see RV(python_error)).
+  returned: always
+  type: str
+  sample: 3.11.2
+python_error:
+  description: Why O(python) did not run, if it did not.
+  returned: always
+  type: str
+shm_bytes:
+  description: The size of C(/dev/shm) in bytes; 0 when there is none.
+  returned: always
+  type: int
+missing_packages:
+  description: Those of O(packages) that are not installed (all of them where dpkg cannot say).
+  returned: always
+  type: list
+  elements: str
+manifest:
+  description: What O(manifest) holds; null when it does not exist.
+  returned: always
+  type: str
+unit_files:
+  description: The unit files matching O(unit_patterns), each a mapping with its C(path).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/systemd/system/ray.service}]
+"""
+
+import fnmatch
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+UNIT_DIR = "/etc/systemd/system"
+_VERSION = "import platform; print(platform.python_version())"
+
+
+def installed(module: AnsibleModule, packages: list[str]) -> set[str]:
+    """Which of the packages dpkg has installed."""
+    if not packages:
+        return set()
+    rc, out, _ = module.run_command(["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\\n", *packages])
+    # rc 1 only says some package is unknown; the others are still listed.
+    if rc not in (0, 1):
+        return set()
+    return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def shm_bytes() -> int:
+    try:
+        info = os.statvfs("/dev/shm")
+    except OSError:
+        return 0
+    return info.f_blocks * info.f_frsize
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as existing:
+            return existing.read()
+    except FileNotFoundError:
+        return None
+
+
+def unit_files(patterns: list[str]) -> list[dict[str, str]]:
+    try:
+        names = sorted(os.listdir(UNIT_DIR))
+    except FileNotFoundError:
+        return []
+    return [
+        {"path": f"{UNIT_DIR}/{name}"}
+        for name in names
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    ]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "python": {"type": "path", "required": True},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "manifest": {"type": "path", "required": True},
+            "unit_patterns": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        rc, out, err = module.run_command([params["python"], "-c", _VERSION])
+    except OSError as error:
+        rc, out, err = 1, "", str(error)
+    present = installed(module, params["packages"])
+    module.exit_json(
+        changed=False,
+        python_version=out.strip() if rc == 0 else "",
+        python_error="" if rc == 0 else (err.strip() or f"exit status {rc}"),
+        shm_bytes=shm_bytes(),
+        missing_packages=[package for package in params["packages"] if package not in present],
+        manifest=read_text(params["manifest"]),
+        unit_files=unit_files(params["unit_patterns"]),
+    )
+
+
+if __name__ == "__main__":
+    main()
