@@ -38,6 +38,7 @@ from figures import REPO_ROOT, lab_arguments, summary, write_figures
 
 from rayfleet.lab.hosts import LabHost, LabNetwork
 from rayfleet.lab.session import STATE_DIR, start_hosts, stop_hosts
+from rayfleet.paths import ray_defaults
 
 NETWORK = LabNetwork("rayfleet-bench", "10.89.91.0/24")
 TIMINGS_CALLBACKS = REPO_ROOT / "bench" / "callbacks"
@@ -166,12 +167,13 @@ def floor_install(host: LabHost, archive: Path, head: LabHost) -> None:
         if host == head
         else f"--address={head.address}:6379"
     )
+    ray = f"ray[default]=={ray_defaults()['ray_version']}"
     ssh(
         host,
         "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; "
         f"mkdir -p {FLOOR_WHEELHOUSE}; tar -xf /root/wheelhouse.tar -C {FLOOR_WHEELHOUSE}; "
         f"python3 -m venv {FLOOR_VENV}; "
-        f"{FLOOR_VENV}/bin/pip install --quiet --no-index --find-links={FLOOR_WHEELHOUSE} 'ray[default]==2.60.0'; "
+        f"{FLOOR_VENV}/bin/pip install --quiet --no-index --find-links={FLOOR_WHEELHOUSE} '{ray}'; "
         f"{FLOOR_VENV}/bin/ray start {start} --num-cpus=2 --disable-usage-stats >/dev/null",
     )
 

@@ -51,7 +51,7 @@ EXAMPLES = r"""
   rayfleet.cluster.ray_host_probe:
     python: /usr/bin/python3
     packages: [python3-venv, procps]
-    manifest: /opt/ray/2.60.0/rayfleet-requirements.txt
+    manifest: /opt/ray/venv/rayfleet-requirements.txt
     unit_patterns: [ray.service, ray-*.service]
   register: probe
 """

@@ -68,14 +68,14 @@ author:
 EXAMPLES = r"""
 - name: Pack Ray's venv for the hosts
   rayfleet.cluster.venv_pack:
-    wheelhouse: ~/.cache/rayfleet/wheelhouse/ray-2.60.0-py3.11.2-x86_64-a719a09a
-    requirements: ["ray[default]==2.60.0"]
+    wheelhouse: ~/.cache/rayfleet/wheelhouse/ray-VERSION-py3.11.2-x86_64-a719a09a
+    requirements: "{{ requirements }}"
     python: /usr/bin/python3
     python_version: 3.11.2
     architecture: x86_64
     glibc_minor: 36
-    venv: /opt/ray/2.60.0
-    dest: ~/.cache/rayfleet/wheelhouse/ray-2.60.0-py3.11.2-x86_64-a719a09a-glibc2.36-1c2d3e4f.venv.tar.gz
+    venv: /opt/ray/venv
+    dest: ~/.cache/rayfleet/wheelhouse/ray-VERSION-py3.11.2-x86_64-a719a09a-glibc2.36-1c2d3e4f.venv.tar.gz
   delegate_to: localhost
 """
 

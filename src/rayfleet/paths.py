@@ -31,11 +31,14 @@ def collection_root() -> Path:
     )
 
 
-def node_python() -> str:
-    """The Python of Ray's venv on a node that the ray role's defaults installed.
-
-    Read from the role's defaults, where the Ray pin is stated once.
-    """
+def ray_defaults() -> dict[str, Any]:
+    """The ray role's defaults, where the Ray pin is stated once."""
     path = collection_root() / "roles" / "ray" / "defaults" / "main.yml"
     defaults: dict[str, Any] = yaml.safe_load(path.read_text())
+    return defaults
+
+
+def node_python() -> str:
+    """The Python of Ray's venv on a node that the ray role's defaults installed."""
+    defaults = ray_defaults()
     return f"{defaults['ray_install_dir']}/{defaults['ray_version']}/bin/python"
