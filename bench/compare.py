@@ -64,7 +64,8 @@ GROUP_VARS = f"""\
 ---
 ansible_user: root
 ansible_ssh_private_key_file: {STATE_DIR / "id_ed25519"}
-ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+ansible_ssh_common_args: >-
+  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
 ray_cluster_name: bench
 ray_install_source: wheelhouse
 ray_num_cpus: 2

@@ -103,7 +103,7 @@ def make_directory(wanted: Wanted, uid: int, gid: int) -> None:
 
 
 def write_file(wanted: Wanted, uid: int, gid: int) -> None:
-    """The file replaced whole (a temporary file renamed over it), never readable by others first."""
+    """The file replaced whole by a temporary one, owned and moded before it holds anything."""
     assert wanted.content is not None
     directory = os.path.dirname(wanted.path) or "."
     descriptor, temporary = tempfile.mkstemp(prefix=".rayfleet-", dir=directory)

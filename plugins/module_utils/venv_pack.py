@@ -42,11 +42,17 @@ def pack_name(wheelhouse_tag: str, host: Interpreter, venv: str) -> str:
 def mismatch(controller: Interpreter, host: Interpreter) -> str:
     """Why a venv built by the controller's Python would not run on the host; '' if it would."""
     if controller.version != host.version:
-        return f"the controller's {controller.path} is Python {controller.version}, the hosts' {host.version}"
+        return (
+            f"the controller's {controller.path} is Python {controller.version}, "
+            f"the hosts' {host.version}"
+        )
     if controller.architecture != host.architecture:
         return f"the controller is {controller.architecture}, the hosts {host.architecture}"
     if controller.glibc_minor < host.glibc_minor:
-        return f"the controller's glibc 2.{controller.glibc_minor} is older than the hosts' 2.{host.glibc_minor}"
+        return (
+            f"the controller's glibc 2.{controller.glibc_minor} is older "
+            f"than the hosts' 2.{host.glibc_minor}"
+        )
     return ""
 
 

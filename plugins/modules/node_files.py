@@ -75,13 +75,14 @@ EXAMPLES = r"""
     files:
       - {path: /etc/ray/labels.yaml, content: "zone: a\n", owner: root, group: ray, mode: "0640"}
     secret_files:
-      - {path: /etc/ray/secrets.env, content: "{{ secrets }}", owner: root, group: root, mode: "0600"}
+      - {path: /etc/ray/secrets.env, content: "{{ env }}", owner: root, group: root, mode: "0600"}
     absent: [/etc/ray/old.env]
 """
 
 RETURN = r"""
 changes:
-  description: Each path that differed and how (C(missing), C(content), C(owner), C(mode), C(absent)).
+  description:
+    - Each path that differed and how - C(missing), C(content), C(owner), C(mode) or C(absent).
   returned: always
   type: list
   elements: dict

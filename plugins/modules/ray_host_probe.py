@@ -100,7 +100,9 @@ def installed(module: AnsibleModule, packages: list[str]) -> set[str]:
     """Which of the packages dpkg has installed."""
     if not packages:
         return set()
-    rc, out, _ = module.run_command(["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\\n", *packages])
+    rc, out, _ = module.run_command(
+        ["dpkg-query", "--show", "--showformat=${Package} ${db:Status-Status}\\n", *packages]
+    )
     # rc 1 only says some package is unknown; the others are still listed.
     if rc not in (0, 1):
         return set()
@@ -147,7 +149,9 @@ def main() -> None:
     )
     params = module.params
     try:
-        rc, out, err = module.run_command([params["python"], "-c", _VERSION])
+        rc, out, err = module.run_command(
+            [params["python"], "-c", _VERSION], handle_exceptions=False
+        )
     except OSError as error:
         rc, out, err = 1, "", str(error)
     present = installed(module, params["packages"])

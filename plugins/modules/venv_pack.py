@@ -75,7 +75,8 @@ EXAMPLES = r"""
     architecture: x86_64
     glibc_minor: 36
     venv: /opt/ray/venv
-    dest: ~/.cache/rayfleet/wheelhouse/ray-VERSION-py3.11.2-x86_64-a719a09a-glibc2.36-1c2d3e4f.venv.tar.gz
+    # Named by the ray_venv_pack filter.
+    dest: "{{ pack_path }}"
   delegate_to: localhost
 """
 

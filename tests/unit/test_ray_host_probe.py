@@ -1,0 +1,55 @@
+"""ray_host_probe: what the ray role reads of a host before changing it, in one call."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+import pytest
+from modules import run_module
+
+from ansible_collections.rayfleet.cluster.plugins.modules import ray_host_probe
+
+
+def test_it_reads_python_packages_manifest_and_shm(tmp_path: Path) -> None:
+    manifest = tmp_path / "rayfleet-requirements.txt"
+    manifest.write_text("ray[default]==X\n")
+    result, _ = run_module(
+        "ray_host_probe",
+        python=sys.executable,
+        # dpkg is on every Debian host; the other package is on none.
+        packages=["dpkg", "rayfleet-no-such-package"],
+        manifest=str(manifest),
+    )
+    assert not result["changed"]
+    assert result["python_version"] == platform.python_version() and result["python_error"] == ""
+    assert result["missing_packages"] == ["rayfleet-no-such-package"]
+    assert result["manifest"] == "ray[default]==X\n"
+    assert result["shm_bytes"] > 0
+
+
+def test_a_python_that_does_not_run_and_a_venv_never_built(tmp_path: Path) -> None:
+    result, _ = run_module(
+        "ray_host_probe", python=str(tmp_path / "python3"), manifest=str(tmp_path / "none")
+    )
+    assert result["python_version"] == "" and "No such file" in result["python_error"]
+    assert result["manifest"] is None
+
+
+def test_unit_files_are_those_of_rays_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "ray.service",
+        "ray-1.service",
+        "ray-gpu.timer",
+        "rayfleet-fence.service",
+        "redis.service",
+    ):
+        (tmp_path / name).write_text("")
+    monkeypatch.setattr(ray_host_probe, "UNIT_DIR", str(tmp_path))
+    assert ray_host_probe.unit_files(["ray.service", "ray-*.service"]) == [
+        {"path": f"{tmp_path}/ray-1.service"},
+        {"path": f"{tmp_path}/ray.service"},
+    ]

@@ -1,0 +1,168 @@
+"""Ray's venv built once on the controller and unpacked on the hosts at their venv path."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import platform
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from modules import run_module
+
+from ansible_collections.rayfleet.cluster.plugins.filter.wheelhouse import ray_venv_pack
+from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
+    Interpreter,
+    mismatch,
+    pack_name,
+    relocate,
+)
+
+HOSTS = Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 36)
+TAG = "ray-X-py3.11.2-x86_64-a719a09a"
+
+
+def test_each_python_path_venv_path_and_glibc_has_its_own_pack() -> None:
+    names = {
+        pack_name(TAG, HOSTS, "/opt/ray/venv"),
+        pack_name(TAG, HOSTS, "/srv/ray/venv"),
+        pack_name(
+            TAG, Interpreter("/usr/local/bin/python3", "3.11.2", "x86_64", 36), "/opt/ray/venv"
+        ),
+        pack_name(TAG, Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 31), "/opt/ray/venv"),
+    }
+    assert len(names) == 4
+    assert all(name.startswith(TAG) and name.endswith(".venv.tar.gz") for name in names)
+
+
+@pytest.mark.parametrize(
+    ("controller", "reason"),
+    [
+        (HOSTS, ""),
+        # A newer glibc runs every wheel the hosts' older one accepts.
+        (Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 39), ""),
+        (
+            Interpreter("/usr/bin/python3", "3.11.9", "x86_64", 36),
+            "Python 3.11.9, the hosts' 3.11.2",
+        ),
+        (Interpreter("/usr/bin/python3", "3.11.2", "aarch64", 36), "aarch64"),
+        (Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 31), "glibc 2.31 is older"),
+    ],
+)
+def test_the_controller_builds_only_with_the_hosts_own_python(
+    controller: Interpreter, reason: str
+) -> None:
+    found = mismatch(controller, HOSTS)
+    assert (reason in found and found) if reason else found == ""
+
+
+def test_the_filter_names_the_pack_beside_the_wheelhouse() -> None:
+    pack = ray_venv_pack(
+        {
+            "python": "/usr/bin/python3",
+            "python_version": "3.11.2",
+            "architecture": "x86_64",
+            "getconf_output": "glibc 2.36\n",
+            "venv": "/opt/ray/venv",
+        },
+        "/cache",
+        TAG,
+    )
+    assert pack["dir"] == f"/cache/{TAG}"
+    assert pack["path"] == f"/cache/{pack_name(TAG, HOSTS, '/opt/ray/venv')}"
+    assert pack["glibc_minor"] == 36
+
+
+def wheel(directory: Path) -> Path:
+    """A wheel with one module and a console script, as pip would find it in a wheelhouse."""
+    name = "hello_rayfleet-1.0-py3-none-any.whl"
+    files = {
+        "hello_rayfleet.py": b"def main():\n    print('hello from', __file__)\n",
+        "hello_rayfleet-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: hello-rayfleet\nVersion: 1.0\n",
+        "hello_rayfleet-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "hello_rayfleet-1.0.dist-info/entry_points.txt": b"[console_scripts]\nhello-rayfleet = hello_rayfleet:main\n",
+    }
+    record = [
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+        for path, data in files.items()
+    ]
+    record.append("hello_rayfleet-1.0.dist-info/RECORD,,")
+    with zipfile.ZipFile(directory / name, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+        archive.writestr("hello_rayfleet-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return directory / name
+
+
+def controller_glibc_minor() -> int:
+    return int(platform.libc_ver()[1].split(".")[1])
+
+
+def test_the_pack_runs_where_the_hosts_keep_their_venv(tmp_path: Path) -> None:
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    wheel(wheelhouse)
+    hosts_venv = tmp_path / "host" / "opt" / "ray" / "venv"
+    dest = tmp_path / "pack.venv.tar.gz"
+    args = {
+        "wheelhouse": str(wheelhouse),
+        "requirements": ["hello-rayfleet==1.0"],
+        "python": sys.executable,
+        "python_version": platform.python_version(),
+        "architecture": platform.machine(),
+        "glibc_minor": controller_glibc_minor(),
+        "venv": str(hosts_venv),
+        "dest": str(dest),
+    }
+    result, _ = run_module("venv_pack", **args)
+    assert result["changed"] and result["packed"], result
+    again, _ = run_module("venv_pack", **args)
+    assert not again["changed"] and again["packed"]
+
+    # What the ray role's venv_unpack.yml does on a host.
+    hosts_venv.mkdir(parents=True)
+    with tarfile.open(dest) as pack:
+        assert all(member.uid == 0 for member in pack.getmembers())
+        pack.extractall(hosts_venv, filter="tar")
+    assert (hosts_venv.stat().st_mode & 0o777) == 0o755
+    script = hosts_venv / "bin" / "hello-rayfleet"
+    assert script.read_text().splitlines()[0] == f"#!{hosts_venv}/bin/python"
+    assert subprocess.run(
+        [str(script)], capture_output=True, text=True, check=True
+    ).stdout.startswith(f"hello from {hosts_venv}/lib/")
+    # Compiled under the hosts' path: tracebacks name the files there.
+    compiled = next((hosts_venv / "lib").rglob("hello_rayfleet*.pyc"))
+    assert str(hosts_venv).encode() in compiled.read_bytes()
+    assert b"/.venv-" not in compiled.read_bytes()
+
+
+def test_another_python_packs_nothing_and_says_why(tmp_path: Path) -> None:
+    result, _ = run_module(
+        "venv_pack",
+        wheelhouse=str(tmp_path),
+        requirements=["ray"],
+        python=sys.executable,
+        python_version="3.9.0",
+        architecture=platform.machine(),
+        glibc_minor=controller_glibc_minor(),
+        venv="/opt/ray/venv",
+        dest=str(tmp_path / "pack.venv.tar.gz"),
+    )
+    assert not result["changed"] and not result["packed"]
+    assert f"is Python {platform.python_version()}, the hosts' 3.9.0" in result["reason"]
+    assert not (tmp_path / "pack.venv.tar.gz").exists()
+
+
+def test_relocate_rewrites_the_scripts_and_pyvenv_cfg_and_leaves_binaries(tmp_path: Path) -> None:
+    staging = tmp_path / "staging"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(staging)], check=True)
+    binary = staging / "bin" / "tool"
+    binary.write_bytes(b"\x7fELF" + str(staging).encode())
+    rewritten = relocate(staging, str(staging), "/opt/ray/venv")
+    assert staging / "pyvenv.cfg" in rewritten and binary not in rewritten
+    assert str(staging) not in (staging / "bin" / "activate").read_text()
+    assert binary.read_bytes() == b"\x7fELF" + str(staging).encode()
