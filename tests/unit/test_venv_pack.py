@@ -80,11 +80,12 @@ def test_the_filter_names_the_pack_beside_the_wheelhouse() -> None:
 def wheel(directory: Path) -> Path:
     """A wheel with one module and a console script, as pip would find it in a wheelhouse."""
     name = "hello_rayfleet-1.0-py3-none-any.whl"
+    info = "hello_rayfleet-1.0.dist-info"
     files = {
         "hello_rayfleet.py": b"def main():\n    print('hello from', __file__)\n",
-        "hello_rayfleet-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: hello-rayfleet\nVersion: 1.0\n",
-        "hello_rayfleet-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        "hello_rayfleet-1.0.dist-info/entry_points.txt": b"[console_scripts]\nhello-rayfleet = hello_rayfleet:main\n",
+        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: hello-rayfleet\nVersion: 1.0\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/entry_points.txt": b"[console_scripts]\nhello-rayfleet = hello_rayfleet:main\n",
     }
     record = [
         f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
