@@ -11,6 +11,9 @@ for every contender, with the same wheelhouse for all, and measures in the same 
                    deletes it first, so each round also pays for building it)
   rayfleet_noop_s  the same playbook again, which must report changed=0
   facts_s          a facts-only play, `ansible all -m setup`, on the same hosts
+  ray_up_cold_s    with --ray-up: `ray up` with Ray's local provider and the floor's commands
+                   (rsync first, which `ray up` needs), autoscaler v1 (Ray 2.60's default v2
+                   never brings the workers up here), to every node ALIVE
 
 Ratios are paired per round (rayfleet / rival of the same round). The figures of the other
 benchmarks (results/*.json) are collected into the same report.
@@ -42,7 +45,7 @@ from rayfleet.paths import ray_defaults
 
 NETWORK = LabNetwork("rayfleet-bench", "10.89.91.0/24")
 TIMINGS_CALLBACKS = REPO_ROOT / "bench" / "callbacks"
-TARGETS = {"cold_vs_floor": 0.8, "noop_vs_facts": 3.0}
+TARGETS = {"cold_vs_floor": 0.8, "noop_vs_facts": 3.0, "cold_vs_ray_up": 0.5}
 FLOOR_VENV = "/opt/floor/venv"
 FLOOR_WHEELHOUSE = "/opt/floor/wheelhouse"
 DASHBOARD_PORT = 8265
@@ -168,15 +171,28 @@ def floor_install(host: LabHost, archive: Path, head: LabHost) -> None:
         if host == head
         else f"--address={head.address}:6379"
     )
-    ray = f"ray[default]=={ray_defaults()['ray_version']}"
-    ssh(
-        host,
-        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; "
-        f"mkdir -p {FLOOR_WHEELHOUSE}; tar -xf /root/wheelhouse.tar -C {FLOOR_WHEELHOUSE}; "
-        f"python3 -m venv {FLOOR_VENV}; "
-        f"{FLOOR_VENV}/bin/pip install --quiet --no-index --find-links={FLOOR_WHEELHOUSE} '{ray}'; "
+    commands = [
+        "set -e",
+        apt_install("python3-venv"),
+        *floor_setup(),
         f"{FLOOR_VENV}/bin/ray start {start} --num-cpus=2 --disable-usage-stats >/dev/null",
-    )
+    ]
+    ssh(host, "; ".join(commands))
+
+
+def apt_install(package: str) -> str:
+    return f"DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package} >/dev/null"
+
+
+def floor_setup() -> list[str]:
+    """The wheelhouse unpacked, a venv, Ray installed offline: what the floor and `ray up` run."""
+    ray = f"ray[default]=={ray_defaults()['ray_version']}"
+    pip = f"{FLOOR_VENV}/bin/pip install --quiet --no-index"
+    return [
+        f"mkdir -p {FLOOR_WHEELHOUSE} && tar -xf /root/wheelhouse.tar -C {FLOOR_WHEELHOUSE}",
+        f"python3 -m venv {FLOOR_VENV}",
+        f"{pip} --find-links={FLOOR_WHEELHOUSE} '{ray}'",
+    ]
 
 
 def alive_nodes(head: LabHost) -> int:
@@ -194,11 +210,62 @@ def floor_cold(hosts: list[LabHost], archive: Path) -> None:
     with ThreadPoolExecutor(len(hosts)) as pool:
         # The head first among equals: workers that finish earlier retry until its GCS answers.
         list(pool.map(lambda host: floor_install(host, archive, head), hosts))
+    wait_alive(hosts)
+
+
+def wait_alive(hosts: list[LabHost]) -> None:
     deadline = time.monotonic() + ALIVE_TIMEOUT_S
-    while alive_nodes(head) < len(hosts):
+    while alive_nodes(hosts[0]) < len(hosts):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the floor's {len(hosts)} nodes not ALIVE after {ALIVE_TIMEOUT_S}s")
+            raise RuntimeError(f"{len(hosts)} nodes not ALIVE after {ALIVE_TIMEOUT_S}s")
         time.sleep(0.2)
+
+
+def ray_up_config(hosts: list[LabHost], archive: Path) -> dict[str, Any]:
+    """Ray's local provider given the floor's setup, so that `ray up` does what the floor does."""
+    venv_ray = f"{FLOOR_VENV}/bin/ray"
+    return {
+        "cluster_name": "bench",
+        "provider": {
+            "type": "local",
+            "head_ip": hosts[0].address,
+            "worker_ips": [host.address for host in hosts[1:]],
+        },
+        "auth": {"ssh_user": "root", "ssh_private_key": str(STATE_DIR / "id_ed25519")},
+        "upscaling_speed": 100.0,
+        "idle_timeout_minutes": 60,
+        # Ray's updater syncs files with rsync, which the hosts lack.
+        "initialization_commands": [f"command -v rsync >/dev/null || {apt_install('rsync')}"],
+        "file_mounts": {"/root/wheelhouse.tar": str(archive)},
+        "setup_commands": floor_setup(),
+        "head_start_ray_commands": [
+            f"{venv_ray} stop",
+            f"RAY_enable_autoscaler_v2=0 {venv_ray} start --head --port=6379 "
+            "--dashboard-host=0.0.0.0 --autoscaling-config=~/ray_bootstrap_config.yaml "
+            "--num-cpus=2 --disable-usage-stats",
+        ],
+        "worker_start_ray_commands": [
+            f"{venv_ray} stop",
+            f"{venv_ray} start --address=$RAY_HEAD_IP:6379 --num-cpus=2",
+        ],
+    }
+
+
+def ray_up_cold(hosts: list[LabHost], archive: Path, workdir: Path) -> None:
+    config = workdir / "ray-up.yaml"
+    config.write_text(json.dumps(ray_up_config(hosts, archive)))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    ray = str(Path(sys.executable).with_name("ray"))
+    done = subprocess.run(
+        [ray, "up", "-y", "--no-config-cache", "--disable-usage-stats", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ray up failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    wait_alive(hosts)
 
 
 def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
@@ -216,7 +283,7 @@ def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
     ]
 
 
-def one_round(count: int, fresh_pack: bool, workdir: Path) -> dict[str, Any]:
+def one_round(count: int, fresh_pack: bool, with_ray_up: bool, workdir: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     if fresh_pack:
         for pack in (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("*.venv.tar.gz"):
@@ -241,6 +308,11 @@ def one_round(count: int, fresh_pack: bool, workdir: Path) -> dict[str, Any]:
     figures["profile_noop"] = profile(noop_timings)
     hosts = fresh_hosts(count)
     figures["floor_cold_s"], _ = timed(lambda: floor_cold(hosts, wheelhouse_archive()))
+    if with_ray_up:
+        hosts = fresh_hosts(count)
+        figures["ray_up_cold_s"], _ = timed(
+            lambda: ray_up_cold(hosts, wheelhouse_archive(), workdir)
+        )
     stop_hosts(NETWORK.name)
     return figures
 
@@ -274,6 +346,9 @@ def main() -> int:
     parser.add_argument(
         "--fresh-pack", action="store_true", help="delete the controller's venv pack each round"
     )
+    parser.add_argument(
+        "--ray-up", action="store_true", help="time `ray up` too (needs rsync here)"
+    )
     args = parser.parse_args()
     if not 2 <= args.hosts <= 40:
         parser.error("--hosts: 2 to 40 (the bench network's addresses)")
@@ -281,19 +356,23 @@ def main() -> int:
     rounds = []
     with tempfile.TemporaryDirectory(prefix="rayfleet-compare-") as workdir:
         for number in range(1, args.runs + 1):
-            figures = one_round(args.hosts, args.fresh_pack, Path(workdir))
+            figures = one_round(args.hosts, args.fresh_pack, args.ray_up, Path(workdir))
             rounds.append(figures)
             print(
-                f"round {number}: rayfleet cold {figures['rayfleet_cold_s']:.1f}s, floor "
-                f"{figures['floor_cold_s']:.1f}s; no-op {figures['rayfleet_noop_s']:.1f}s, "
-                f"facts {figures['facts_s']:.1f}s",
+                f"round {number}: "
+                + ", ".join(
+                    f"{name} {value:.1f}" for name, value in figures.items() if name.endswith("_s")
+                ),
                 flush=True,
             )
     ratios = {
         "cold_vs_floor": [r["rayfleet_cold_s"] / r["floor_cold_s"] for r in rounds],
         "noop_vs_facts": [r["rayfleet_noop_s"] / r["facts_s"] for r in rounds],
     }
-    measured = ("rayfleet_cold_s", "floor_cold_s", "rayfleet_noop_s", "facts_s")
+    measured = ["rayfleet_cold_s", "floor_cold_s", "rayfleet_noop_s", "facts_s"]
+    if args.ray_up:
+        ratios["cold_vs_ray_up"] = [r["rayfleet_cold_s"] / r["ray_up_cold_s"] for r in rounds]
+        measured.append("ray_up_cold_s")
     document = write_figures(
         args.out,
         f"compare-{args.hosts}-hosts" + ("-fresh-pack" if args.fresh_pack else ""),
@@ -303,8 +382,8 @@ def main() -> int:
             **{name: summary([r[name] for r in rounds]) for name in measured},
             "ratios": {name: summary(values) for name, values in ratios.items()},
             "targets": {
-                name: {"at_most": limit, "met": max(ratios[name]) <= limit}
-                for name, limit in TARGETS.items()
+                name: {"at_most": TARGETS[name], "met": max(values) <= TARGETS[name]}
+                for name, values in ratios.items()
             },
             "rounds": rounds,
             "other_benchmarks": collected(args.out),
