@@ -34,6 +34,26 @@ options:
     type: list
     elements: str
     default: []
+  user:
+    description: A user to look up (RV(user)).
+    type: str
+  services:
+    description: systemd services whose state RV(services) reports.
+    type: list
+    elements: str
+    default: []
+  paths:
+    description: Paths whose existence RV(present) reports.
+    type: list
+    elements: path
+    default: []
+  lines_ending:
+    description:
+      - Files and a text (C(path), C(text)); RV(lines_found) lists the texts that end a line of
+        their file.
+    type: list
+    elements: dict
+    default: []
 attributes:
   check_mode:
     support: full
@@ -85,10 +105,33 @@ unit_files:
   type: list
   elements: dict
   sample: [{path: /etc/systemd/system/ray.service}]
+user:
+  description: O(user)'s home, shell and primary group; null when there is no such user.
+  returned: always
+  type: dict
+  sample: {home: /var/lib/ray, shell: /usr/sbin/nologin, group: ray}
+services:
+  description: Per service of O(services), whether it is C(enabled) and C(active).
+  returned: always
+  type: dict
+  sample: {ray.service: {enabled: true, active: true}}
+present:
+  description: Those of O(paths) that exist.
+  returned: always
+  type: list
+  elements: str
+lines_found:
+  description: The texts of O(lines_ending) that end a line of their file.
+  returned: always
+  type: list
+  elements: str
 """
 
 import fnmatch
+import grp
 import os
+import pwd
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -119,7 +162,7 @@ def shm_bytes() -> int:
 
 def read_text(path: str) -> str | None:
     try:
-        with open(path, encoding="utf-8") as existing:
+        with open(path, encoding="utf-8", errors="replace") as existing:
             return existing.read()
     except FileNotFoundError:
         return None
@@ -137,6 +180,47 @@ def unit_files(patterns: list[str]) -> list[dict[str, str]]:
     ]
 
 
+def user_entry(name: str | None) -> dict[str, str] | None:
+    if not name:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    try:
+        group = grp.getgrgid(entry.pw_gid).gr_name
+    except KeyError:
+        group = str(entry.pw_gid)
+    return {"home": entry.pw_dir, "shell": entry.pw_shell, "group": group}
+
+
+def service_states(module: AnsibleModule, services: list[str]) -> dict[str, dict[str, bool]]:
+    """Whether each service is enabled and active, from one `systemctl show`."""
+    if not services:
+        return {}
+    rc, out, _ = module.run_command(
+        ["systemctl", "show", "--property=Id,UnitFileState,ActiveState", "--", *services]
+    )
+    by_id = {}
+    # One block per unit, separated by a blank line.
+    for block in out.strip().split("\n\n") if rc == 0 else []:
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        by_id[fields.get("Id", "")] = {
+            "enabled": fields.get("UnitFileState") == "enabled",
+            "active": fields.get("ActiveState") == "active",
+        }
+    unknown = {"enabled": False, "active": False}
+    return {
+        service: by_id.get(service if "." in service else f"{service}.service", unknown)
+        for service in services
+    }
+
+
+def has_line_ending(path: str, text: str) -> bool:
+    content = read_text(path)
+    return content is not None and any(line.endswith(text) for line in content.splitlines())
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -144,6 +228,10 @@ def main() -> None:
             "packages": {"type": "list", "elements": "str", "default": []},
             "manifest": {"type": "path", "required": True},
             "unit_patterns": {"type": "list", "elements": "str", "default": []},
+            "user": {"type": "str"},
+            "services": {"type": "list", "elements": "str", "default": []},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "lines_ending": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -155,7 +243,18 @@ def main() -> None:
     except OSError as error:
         rc, out, err = 1, "", str(error)
     present = installed(module, params["packages"])
+    found: dict[str, Any] = {
+        "user": user_entry(params["user"]),
+        "services": service_states(module, params["services"]),
+        "present": [path for path in params["paths"] if os.path.lexists(path)],
+        "lines_found": [
+            str(item["text"])
+            for item in params["lines_ending"]
+            if has_line_ending(str(item["path"]), str(item["text"]))
+        ],
+    }
     module.exit_json(
+        **found,
         changed=False,
         python_version=out.strip() if rc == 0 else "",
         python_error="" if rc == 0 else (err.strip() or f"exit status {rc}"),

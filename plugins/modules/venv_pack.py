@@ -53,6 +53,11 @@ options:
     description: The pack to write (C(module_utils/venv_pack.py) names it).
     type: path
     required: true
+  manifest:
+    description:
+      - A file the pack holds at the venv's top besides (C(name), C(content)), such as the
+        record of what the venv was built with.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -150,6 +155,8 @@ def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
         check_rc=True,
     )
     relocate(staging, venv, params["venv"])
+    if params["manifest"]:
+        (staging / params["manifest"]["name"]).write_text(params["manifest"]["content"])
     module.run_command(
         [
             f"{venv}/bin/python",
@@ -189,6 +196,7 @@ def main() -> None:
             "glibc_minor": {"type": "int", "required": True},
             "venv": {"type": "path", "required": True},
             "dest": {"type": "path", "required": True},
+            "manifest": {"type": "dict"},
         },
         supports_check_mode=True,
     )
