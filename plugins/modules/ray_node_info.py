@@ -98,7 +98,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import
     nodes_query_path,
 )
 
-POLL_INTERVAL_S = 2.0
+POLL_INTERVAL_S = 0.5
 # Answers that asking again will not change.
 AUTH_REFUSALS = ("HTTP 401", "HTTP 403")
 
