@@ -136,6 +136,9 @@ def wait_until(what: Callable[[], bool], timeout_s: float) -> float:
 def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
     resource = next(iter(lab.hostvars[host].get("ray_resources", {})))
     ip = lab.address[host]
+    # A run starts with the host back in the pool (the lab's sample job may have just used it).
+    wait_until(lambda: ip not in lab.alive_ips(), lab.idle_timeout_s + 300)
+    wait_until(lambda: lab.pool_status(host) == "free", 300)
     if cold:
         lab.command(host, "rm -rf /opt/ray /var/cache/rayfleet")
     requested = lab.request(resource, 1)
