@@ -125,9 +125,14 @@ def ansible(args: list[str], inventory: Path, timings: Path | None = None) -> st
             "ANSIBLE_CALLBACKS_ENABLED": "task_timings",
             "RAYFLEET_TASK_TIMINGS": str(timings),
         }
-    binary = Path(sys.executable).with_name(args[0])
+    return venv_command([args[0], "-i", str(inventory), *args[1:]], env)
+
+
+def venv_command(argv: list[str], env: dict[str, str]) -> str:
+    """Runs a command of this venv (ansible, ray) from the repository; its output, or raises."""
+    binary = Path(sys.executable).with_name(argv[0])
     done = subprocess.run(
-        [str(binary), "-i", str(inventory), *args[1:]],
+        [str(binary), *argv[1:]],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -136,7 +141,7 @@ def ansible(args: list[str], inventory: Path, timings: Path | None = None) -> st
     )
     if done.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
+            f"{' '.join(argv)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
         )
     return done.stdout
 
@@ -253,17 +258,10 @@ def ray_up_config(hosts: list[LabHost], archive: Path) -> dict[str, Any]:
 def ray_up_cold(hosts: list[LabHost], archive: Path, workdir: Path) -> None:
     config = workdir / "ray-up.yaml"
     config.write_text(json.dumps(ray_up_config(hosts, archive)))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    ray = str(Path(sys.executable).with_name("ray"))
-    done = subprocess.run(
-        [ray, "up", "-y", "--no-config-cache", "--disable-usage-stats", str(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    venv_command(
+        ["ray", "up", "-y", "--no-config-cache", "--disable-usage-stats", str(config)],
+        {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"ray up failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     wait_alive(hosts)
 
 
@@ -376,7 +374,9 @@ def main() -> int:
         measured.append("ray_up_cold_s")
     document = write_figures(
         args.out,
-        f"compare-{args.hosts}-hosts" + ("-fresh-pack" if args.fresh_pack else ""),
+        f"compare-{args.hosts}-hosts"
+        + ("-fresh-pack" if args.fresh_pack else "")
+        + ("-ray-up" if args.ray_up else ""),
         {
             "hosts": args.hosts,
             "fresh_pack": args.fresh_pack,

@@ -98,8 +98,7 @@ def differences(wanted: Wanted, found: Found, uid: int, gid: int) -> list[str]:
 
 def make_directory(wanted: Wanted, uid: int, gid: int) -> None:
     os.makedirs(wanted.path, mode=0o700, exist_ok=True)
-    os.chown(wanted.path, uid, gid, follow_symlinks=False)
-    os.chmod(wanted.path, wanted.mode)
+    fix_attributes(wanted, uid, gid)
 
 
 def write_file(wanted: Wanted, uid: int, gid: int) -> None:
@@ -122,5 +121,18 @@ def write_file(wanted: Wanted, uid: int, gid: int) -> None:
 
 
 def fix_attributes(wanted: Wanted, uid: int, gid: int) -> None:
-    os.chown(wanted.path, uid, gid, follow_symlinks=False)
-    os.chmod(wanted.path, wanted.mode)
+    """Owner and mode set through a descriptor of the path itself, never through a link.
+
+    Some of a node's directories sit where the ray user may write (its home): a link swapped
+    in after the look must not lend it root's chown and chmod.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    descriptor = os.open(wanted.path, flags | (os.O_DIRECTORY if wanted.is_directory else 0))
+    try:
+        kind = os.fstat(descriptor).st_mode
+        if not (stat.S_ISDIR(kind) if wanted.is_directory else stat.S_ISREG(kind)):
+            raise OSError(f"{wanted.path}: changed kind while being fixed")
+        os.fchown(descriptor, uid, gid)
+        os.fchmod(descriptor, wanted.mode)
+    finally:
+        os.close(descriptor)

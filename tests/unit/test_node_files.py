@@ -119,3 +119,12 @@ def test_a_directory_where_a_file_belongs_fails(tmp_path: Path) -> None:
     (tmp_path / "etc" / "labels.yaml").mkdir(parents=True)
     result, _ = run_module("node_files", **node(tmp_path))
     assert result["failed"] and result["msg"].endswith("labels.yaml: is not a file")
+
+
+def test_a_link_in_place_of_a_directory_is_refused_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o755)
+    (tmp_path / "etc").symlink_to(target)
+    result, _ = run_module("node_files", directories=node(tmp_path)["directories"])
+    assert result["failed"] and result["msg"].endswith("etc: is not a directory")
+    assert mode_of(target) == 0o755
