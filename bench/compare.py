@@ -6,9 +6,9 @@ for every contender, with the same wheelhouse for all, and measures in the same 
   floor_cold_s     the hand-rolled floor: the wheelhouse copied to every host at once (scp),
                    python3-venv, a venv, an offline pip install, `ray start` on the head, then
                    on the workers (as soon as each is installed), to every node ALIVE
-  rayfleet_cold_s  `ansible-playbook playbooks/ray.yml` on fresh hosts, to every node ALIVE
-                   (the controller's venv pack built in an earlier round: `--fresh-pack`
-                   deletes it first, so each round also pays for building it)
+  rayfleet_cold_s  `ansible-playbook playbooks/ray.yml` on fresh hosts, to every node ALIVE;
+                   the controller's venv pack is built by the first round that lacks it
+                   (`pack_built`), or by every round with `--fresh-pack`
   rayfleet_noop_s  the same playbook again, which must report changed=0
   facts_s          a facts-only play, `ansible all -m setup`, on the same hosts
   ray_up_cold_s    with --ray-up: `ray up` with Ray's local provider and the floor's commands,
@@ -40,11 +40,13 @@ from typing import Any
 
 from figures import REPO_ROOT, lab_arguments, summary, write_figures
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import PACK_SUFFIX
 from rayfleet.lab.hosts import LabHost, LabNetwork
 from rayfleet.lab.session import STATE_DIR, start_hosts, stop_hosts
 from rayfleet.paths import ray_defaults
 
 NETWORK = LabNetwork("rayfleet-bench", "10.89.91.0/24")
+WHEELHOUSES = Path.home() / ".cache" / "rayfleet" / "wheelhouse"
 TIMINGS_CALLBACKS = REPO_ROOT / "bench" / "callbacks"
 TARGETS = {"cold_vs_floor": 0.8, "noop_vs_facts": 3.0, "cold_vs_ray_up": 0.5}
 FLOOR_VENV = "/opt/floor/venv"
@@ -151,14 +153,16 @@ def changed_count(recap: str) -> int:
 
 
 def wheelhouse_archive() -> Path:
-    """The wheelhouse rayfleet's runs downloaded (the same for the floor): the newest one."""
-    archives = sorted(
-        (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("ray-*.tar"),
-        key=lambda p: p.stat().st_mtime,
-    )
+    """A wheelhouse rayfleet's runs downloaded, for the rivals: the pinned Ray's smallest.
+
+    Every one holds ray[default]; the smallest (without what an autoscaling head adds) is the
+    least for the rivals to copy.
+    """
+    pattern = f"ray-{ray_defaults()['ray_version']}-*.tar"
+    archives = sorted(WHEELHOUSES.glob(pattern), key=lambda path: path.stat().st_size)
     if not archives:
         raise RuntimeError("no wheelhouse yet: run a round of rayfleet first (it downloads it)")
-    return archives[-1]
+    return archives[0]
 
 
 def ssh(host: LabHost, command: str) -> None:
@@ -281,10 +285,11 @@ def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
 
 
 def one_round(count: int, fresh_pack: bool, with_ray_up: bool, workdir: Path) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
     if fresh_pack:
-        for pack in (Path.home() / ".cache" / "rayfleet" / "wheelhouse").glob("*.venv.tar.gz"):
+        for pack in WHEELHOUSES.glob(f"*{PACK_SUFFIX}"):
             pack.unlink()
+    # Whether this round's cold run paid for building the venv pack (the first round may).
+    figures: dict[str, Any] = {"pack_built": not any(WHEELHOUSES.glob(f"*{PACK_SUFFIX}"))}
     inventory = write_inventory(workdir / "inventory", lab_hosts(count))
     hosts = fresh_hosts(count)
     cold_timings, noop_timings = workdir / "cold.jsonl", workdir / "noop.jsonl"

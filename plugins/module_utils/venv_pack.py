@@ -20,7 +20,9 @@ from pathlib import Path
 
 # What a venv writes its own path into, besides the #! lines of bin/.
 _ACTIVATE_SCRIPTS = ("activate", "activate.csh", "activate.fish", "Activate.ps1")
-PACK_SUFFIX = ".venv.tar.gz"
+# The pack's format is in its name: a controller keeps packs across rayfleet releases, and a
+# pack of another format (one without the venv's manifest, say) must not be taken for this one.
+PACK_SUFFIX = ".venv-2.tar.gz"
 
 
 @dataclass(frozen=True)

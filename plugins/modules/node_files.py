@@ -50,7 +50,7 @@ options:
       group: {description: Its group., type: str, required: true}
       mode: {description: Its mode in octal (C(0600))., type: str, required: true}
   absent:
-    description: Files to remove.
+    description: Files (or directories, with what they hold) to remove.
     type: list
     elements: path
     default: []
@@ -90,6 +90,7 @@ changes:
 """
 
 import os
+import shutil
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -130,7 +131,8 @@ def settle(
         if not module.check_mode:
             module.fail_json(msg=f"{wanted.path}: {error.args[0]}")
         # A user the run would create first: a change either way.
-        return ["owner", *differences(wanted, found, found.uid, found.gid)], None
+        differ = ["owner", *differences(wanted, found, found.uid, found.gid)]
+        return differ, None if secret or wanted.is_directory else _diff(wanted, found)
     differ = differences(wanted, found, uid, gid)
     if differ == ["kind"]:
         module.fail_json(
@@ -156,6 +158,14 @@ def _diff(wanted: Wanted, found: Found) -> dict[str, str]:
         "before": before,
         "after": (wanted.content or b"").decode(),
     }
+
+
+def remove(path: str) -> None:
+    """A file, a link, or a directory with what it holds (as the file module's state=absent)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
 
 
 def main() -> None:
@@ -209,7 +219,7 @@ def main() -> None:
         if os.path.lexists(path):
             changes.append({"path": path, "changes": ["absent"]})
             if not module.check_mode:
-                os.unlink(path)
+                remove(path)
     module.exit_json(changed=bool(changes), changes=changes, diff=diffs)
 
 

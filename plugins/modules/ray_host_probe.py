@@ -106,12 +106,16 @@ unit_files:
   elements: dict
   sample: [{path: /etc/systemd/system/ray.service}]
 user:
-  description: O(user)'s home, shell and primary group; null when there is no such user.
+  description:
+    - O(user)'s home, shell and primary group, and whether the home exists; null when there is
+      no such user.
   returned: always
   type: dict
-  sample: {home: /var/lib/ray, shell: /usr/sbin/nologin, group: ray}
+  sample: {home: /var/lib/ray, shell: /usr/sbin/nologin, group: ray, home_exists: true}
 services:
-  description: Per service of O(services), whether it is C(enabled) and C(active).
+  description:
+    - Per service of O(services), whether it is C(enabled) and C(active) (running, starting or
+      reloading).
   returned: always
   type: dict
   sample: {ray.service: {enabled: true, active: true}}
@@ -136,6 +140,8 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 UNIT_DIR = "/etc/systemd/system"
+# A unit in these states runs, or is about to: a change of its settings restarts it.
+RUNNING_STATES = ("active", "activating", "reloading")
 _VERSION = "import platform; print(platform.python_version())"
 
 
@@ -173,14 +179,17 @@ def unit_files(patterns: list[str]) -> list[dict[str, str]]:
         names = sorted(os.listdir(UNIT_DIR))
     except FileNotFoundError:
         return []
+    # Regular files only, as find did: a masked unit is a link to /dev/null, not a node.
     return [
         {"path": f"{UNIT_DIR}/{name}"}
         for name in names
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+        and os.path.isfile(f"{UNIT_DIR}/{name}")
+        and not os.path.islink(f"{UNIT_DIR}/{name}")
     ]
 
 
-def user_entry(name: str | None) -> dict[str, str] | None:
+def user_entry(name: str | None) -> dict[str, str | bool] | None:
     if not name:
         return None
     try:
@@ -191,23 +200,31 @@ def user_entry(name: str | None) -> dict[str, str] | None:
         group = grp.getgrgid(entry.pw_gid).gr_name
     except KeyError:
         group = str(entry.pw_gid)
-    return {"home": entry.pw_dir, "shell": entry.pw_shell, "group": group}
+    return {
+        "home": entry.pw_dir,
+        "shell": entry.pw_shell,
+        "group": group,
+        "home_exists": os.path.isdir(entry.pw_dir),
+    }
 
 
 def service_states(module: AnsibleModule, services: list[str]) -> dict[str, dict[str, bool]]:
     """Whether each service is enabled and active, from one `systemctl show`."""
     if not services:
         return {}
-    rc, out, _ = module.run_command(
+    rc, out, err = module.run_command(
         ["systemctl", "show", "--property=Id,UnitFileState,ActiveState", "--", *services]
     )
+    # A unit taken for stopped would miss its restart: no answer is no answer.
+    if rc != 0:
+        module.fail_json(msg=f"systemctl show failed: {err.strip()}")
     by_id = {}
     # One block per unit, separated by a blank line.
-    for block in out.strip().split("\n\n") if rc == 0 else []:
+    for block in out.strip().split("\n\n"):
         fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         by_id[fields.get("Id", "")] = {
             "enabled": fields.get("UnitFileState") == "enabled",
-            "active": fields.get("ActiveState") == "active",
+            "active": fields.get("ActiveState") in RUNNING_STATES,
         }
     unknown = {"enabled": False, "active": False}
     return {

@@ -112,9 +112,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import 
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.wheelhouse import glibc_minor
 
+# ensurepip and venv: Debian's python3 lacks them without python3-venv.
 _PROBE = (
-    "import os, platform; print(platform.python_version()); print(platform.machine()); "
-    "print(os.confstr('CS_GNU_LIBC_VERSION'))"
+    "import ensurepip, os, platform, venv; print(platform.python_version()); "
+    "print(platform.machine()); print(os.confstr('CS_GNU_LIBC_VERSION'))"
 )
 
 
@@ -124,7 +125,7 @@ def controller_interpreter(module: AnsibleModule, python: str) -> Interpreter | 
         return f"the controller has no {python}"
     rc, out, err = module.run_command([python, "-c", _PROBE])
     if rc != 0:
-        return f"the controller's {python} does not run: {err.strip()}"
+        return f"the controller's {python} cannot make venvs: {err.strip().splitlines()[-1:]}"
     version, architecture, libc = out.split("\n")[:3]
     try:
         minor = glibc_minor(libc)
@@ -133,12 +134,23 @@ def controller_interpreter(module: AnsibleModule, python: str) -> Interpreter | 
     return Interpreter(python, version, architecture, minor)
 
 
+class BuildError(Exception):
+    """A step of the build failed; the hosts install with pip instead."""
+
+
+def run(module: AnsibleModule, argv: list[str]) -> None:
+    rc, _, err = module.run_command(argv)
+    if rc != 0:
+        raise BuildError(f"{' '.join(argv[:4])} failed: {err.strip()[-500:]}")
+
+
 def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
     """The venv at ``staging``, relocated to the hosts' path, packed into ``dest``."""
     params = module.params
     venv = str(staging)
-    module.run_command([params["python"], "-m", "venv", venv], check_rc=True)
-    module.run_command(
+    run(module, [params["python"], "-m", "venv", venv])
+    run(
+        module,
         [
             f"{venv}/bin/python",
             "-m",
@@ -152,16 +164,18 @@ def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
             "--no-compile",
             *params["requirements"],
         ],
-        check_rc=True,
     )
     relocate(staging, venv, params["venv"])
     if params["manifest"]:
         (staging / params["manifest"]["name"]).write_text(params["manifest"]["content"])
-    module.run_command(
+    # -f: pip and setuptools came compiled from ensurepip, under the staging path.
+    run(
+        module,
         [
             f"{venv}/bin/python",
             "-m",
             "compileall",
+            "-f",
             "-q",
             "-j0",
             "-s",
@@ -170,7 +184,6 @@ def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
             params["venv"],
             f"{venv}/lib",
         ],
-        check_rc=True,
     )
     part = dest.with_name(f".{dest.name}.part")
     # Level 1: the pack is made once and unpacked on every host; gzip, which every host has.
@@ -180,8 +193,10 @@ def build(module: AnsibleModule, staging: Path, dest: Path) -> None:
 
 
 def _owned_by_root(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Root's, and writable by root alone: the venv's Python also runs as root on the hosts."""
     member.uid = member.gid = 0
     member.uname = member.gname = "root"
+    member.mode &= ~0o022
     return member
 
 
@@ -218,6 +233,8 @@ def main() -> None:
     staging.chmod(0o755)
     try:
         build(module, staging, dest)
+    except BuildError as error:
+        module.exit_json(changed=False, packed=False, reason=str(error))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     module.exit_json(changed=True, packed=True, reason="")

@@ -94,12 +94,19 @@ def test_diff_shows_files_and_never_a_secret(tmp_path: Path) -> None:
     assert "another-secret" not in output and "s3cret" not in output
 
 
-def test_absent_files_go(tmp_path: Path) -> None:
+def test_absent_files_and_directories_go(tmp_path: Path) -> None:
     stale = tmp_path / "ca.pem"
     stale.write_text("old CA")
-    result, _ = run_module("node_files", absent=[str(stale), str(tmp_path / "never-there")])
-    assert result["changes"] == [{"path": str(stale), "changes": ["absent"]}]
-    assert not stale.exists()
+    stale_dir = tmp_path / "old-certs"
+    (stale_dir / "inner").mkdir(parents=True)
+    result, _ = run_module(
+        "node_files", absent=[str(stale), str(stale_dir), str(tmp_path / "never-there")]
+    )
+    assert result["changes"] == [
+        {"path": str(stale), "changes": ["absent"]},
+        {"path": str(stale_dir), "changes": ["absent"]},
+    ]
+    assert not stale.exists() and not stale_dir.exists()
 
 
 def test_an_owner_that_does_not_exist_fails_naming_the_path_but_is_a_change_in_check_mode(

@@ -29,6 +29,25 @@ def test_it_reads_python_packages_manifest_and_shm(tmp_path: Path) -> None:
     assert result["shm_bytes"] > 0
 
 
+def test_the_user_as_it_is_home_included() -> None:
+    result, _ = run_module(
+        "ray_host_probe", python=sys.executable, manifest="/nonexistent", user="root"
+    )
+    assert result["user"] == {
+        "home": "/root",
+        "shell": result["user"]["shell"],
+        "group": "root",
+        "home_exists": True,
+    }
+    nobody, _ = run_module(
+        "ray_host_probe",
+        python=sys.executable,
+        manifest="/nonexistent",
+        user="rayfleet-no-such-user",
+    )
+    assert nobody["user"] is None
+
+
 def test_a_python_that_does_not_run_and_a_venv_never_built(tmp_path: Path) -> None:
     result, _ = run_module(
         "ray_host_probe", python=str(tmp_path / "python3"), manifest=str(tmp_path / "none")
@@ -48,6 +67,8 @@ def test_unit_files_are_those_of_rays_nodes(
         "redis.service",
     ):
         (tmp_path / name).write_text("")
+    # A masked unit is a link to /dev/null: no node of the host.
+    (tmp_path / "ray-2.service").symlink_to("/dev/null")
     monkeypatch.setattr(ray_host_probe, "UNIT_DIR", str(tmp_path))
     assert ray_host_probe.unit_files(["ray.service", "ray-*.service"]) == [
         {"path": f"{tmp_path}/ray-1.service"},

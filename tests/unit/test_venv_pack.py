@@ -16,6 +16,7 @@ from modules import run_module
 
 from ansible_collections.rayfleet.cluster.plugins.filter.wheelhouse import ray_venv_pack
 from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
+    PACK_SUFFIX,
     Interpreter,
     mismatch,
     pack_name,
@@ -36,7 +37,7 @@ def test_each_python_path_venv_path_and_glibc_has_its_own_pack() -> None:
         pack_name(TAG, Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 31), "/opt/ray/venv"),
     }
     assert len(names) == 4
-    assert all(name.startswith(TAG) and name.endswith(".venv.tar.gz") for name in names)
+    assert all(name.startswith(TAG) and name.endswith(PACK_SUFFIX) for name in names)
 
 
 @pytest.mark.parametrize(
@@ -135,10 +136,16 @@ def test_the_pack_runs_where_the_hosts_keep_their_venv(tmp_path: Path) -> None:
     assert subprocess.run(
         [str(script)], capture_output=True, text=True, check=True
     ).stdout.startswith(f"hello from {hosts_venv}/lib/")
-    # Compiled under the hosts' path: tracebacks name the files there.
+    # Compiled under the hosts' path, pip's own modules too: tracebacks name the files there.
     compiled = next((hosts_venv / "lib").rglob("hello_rayfleet*.pyc"))
     assert str(hosts_venv).encode() in compiled.read_bytes()
-    assert b"/.venv-" not in compiled.read_bytes()
+    assert not [path for path in hosts_venv.rglob("*.pyc") if b"/.venv-" in path.read_bytes()]
+    # Nothing in it that anyone but root may change: the venv's Python also runs as root.
+    assert not [
+        path
+        for path in hosts_venv.rglob("*")
+        if path.lstat().st_mode & 0o022 and not path.is_symlink()
+    ]
 
 
 def test_another_python_packs_nothing_and_says_why(tmp_path: Path) -> None:
@@ -167,3 +174,22 @@ def test_relocate_rewrites_the_scripts_and_pyvenv_cfg_and_leaves_binaries(tmp_pa
     assert staging / "pyvenv.cfg" in rewritten and binary not in rewritten
     assert str(staging) not in (staging / "bin" / "activate").read_text()
     assert binary.read_bytes() == b"\x7fELF" + str(staging).encode()
+
+
+def test_a_failed_build_packs_nothing_so_the_hosts_run_pip(tmp_path: Path) -> None:
+    empty_wheelhouse = tmp_path / "wheelhouse"
+    empty_wheelhouse.mkdir()
+    result, _ = run_module(
+        "venv_pack",
+        wheelhouse=str(empty_wheelhouse),
+        requirements=["hello-rayfleet==1.0"],
+        python=sys.executable,
+        python_version=platform.python_version(),
+        architecture=platform.machine(),
+        glibc_minor=controller_glibc_minor(),
+        venv="/opt/ray/venv",
+        dest=str(tmp_path / f"pack{PACK_SUFFIX}"),
+    )
+    assert not result.get("failed") and not result["changed"] and not result["packed"]
+    assert "pip install" in result["reason"] and "hello-rayfleet" in result["reason"]
+    assert list(tmp_path.iterdir()) == [empty_wheelhouse]
