@@ -66,18 +66,8 @@ ray_workers:
       hosts:
 {workers}
 """
-GROUP_VARS = f"""\
----
-ansible_user: root
-ansible_ssh_private_key_file: {STATE_DIR / "id_ed25519"}
-ansible_ssh_common_args: >-
-  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-ray_cluster_name: bench
-ray_install_source: wheelhouse
-ray_num_cpus: 2
-"""
-SSH = [
-    "ssh",
+# Lab hosts get new host keys whenever they are made: Ansible and the rivals skip the check.
+SSH_OPTIONS = [
     "-i",
     str(STATE_DIR / "id_ed25519"),
     "-o",
@@ -87,6 +77,16 @@ SSH = [
     "-o",
     "LogLevel=ERROR",
 ]
+SSH = ["ssh", *SSH_OPTIONS]
+GROUP_VARS = f"""\
+---
+ansible_user: root
+ansible_ssh_private_key_file: {STATE_DIR / "id_ed25519"}
+ansible_ssh_common_args: {" ".join(SSH_OPTIONS[2:])}
+ray_cluster_name: bench
+ray_install_source: wheelhouse
+ray_num_cpus: 2
+"""
 
 
 def lab_hosts(count: int) -> list[LabHost]:
@@ -172,7 +172,7 @@ def ssh(host: LabHost, command: str) -> None:
 def floor_install(host: LabHost, archive: Path, head: LabHost) -> None:
     """What a hand-rolled install does on one host, start included."""
     subprocess.run(
-        ["scp", "-q", *SSH[1:], str(archive), f"root@{host.address}:/root/wheelhouse.tar"],
+        ["scp", "-q", *SSH_OPTIONS, str(archive), f"root@{host.address}:/root/wheelhouse.tar"],
         check=True,
         capture_output=True,
     )

@@ -11,9 +11,10 @@ module: ray_host_probe
 short_description: Read what the ray role needs to know of a host, in one call
 version_added: "0.6.0"
 description:
-  - Reads the release of O(python), the size of C(/dev/shm) (mount facts leave tmpfs out; Ray's
-    object store is sized to fit it), which of O(packages) are not installed, what O(manifest)
-    holds and which unit files in C(/etc/systemd/system) match O(unit_patterns).
+  - Reads the release of O(python), the host's glibc, the size of C(/dev/shm) (mount facts
+    leave tmpfs out; Ray's object store is sized to fit it), which of O(packages) are not
+    installed, what O(manifest) holds and which unit files in C(/etc/systemd/system) match
+    O(unit_patterns).
   - One round trip, where a task per question costs one each. Only reads.
 options:
   python:
@@ -86,6 +87,11 @@ python_error:
   description: Why O(python) did not run, if it did not.
   returned: always
   type: str
+libc_version:
+  description: The host's C library as C(getconf GNU_LIBC_VERSION) names it; empty if unknown.
+  returned: always
+  type: str
+  sample: glibc 2.36
 shm_bytes:
   description: The size of C(/dev/shm) in bytes; 0 when there is none.
   returned: always
@@ -156,6 +162,14 @@ def installed(module: AnsibleModule, packages: list[str]) -> set[str]:
     if rc not in (0, 1):
         return set()
     return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def libc_version() -> str:
+    """What `getconf GNU_LIBC_VERSION` prints (``glibc 2.36``), which the wheelhouse is named by."""
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return ""
 
 
 def shm_bytes() -> int:
@@ -275,6 +289,7 @@ def main() -> None:
         changed=False,
         python_version=out.strip() if rc == 0 else "",
         python_error="" if rc == 0 else (err.strip() or f"exit status {rc}"),
+        libc_version=libc_version(),
         shm_bytes=shm_bytes(),
         missing_packages=[package for package in params["packages"] if package not in present],
         manifest=read_text(params["manifest"]),

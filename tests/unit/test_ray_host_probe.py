@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -74,3 +75,11 @@ def test_unit_files_are_those_of_rays_nodes(
         {"path": f"{tmp_path}/ray-1.service"},
         {"path": f"{tmp_path}/ray.service"},
     ]
+
+
+def test_it_names_the_c_library_as_getconf_does(tmp_path: Path) -> None:
+    result, _ = run_module("ray_host_probe", python=sys.executable, manifest=str(tmp_path / "none"))
+    getconf = subprocess.run(
+        ["getconf", "GNU_LIBC_VERSION"], capture_output=True, text=True, check=True
+    )
+    assert result["libc_version"] == getconf.stdout.strip()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 from unittest import mock
 
 import pytest
+from modules import run_module
 from plans import cluster, node
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
@@ -207,25 +207,16 @@ def test_the_module_refuses_while_another_holds_and_takes_once_that_holder_is_go
 ) -> None:
     change(str(tmp_path), lambda current: take(current, BOB, time.time(), 7200, gone=never_gone))
 
-    def run_module(**args: object) -> dict[str, object]:
-        payload = json.dumps({"ANSIBLE_MODULE_ARGS": {"path": str(tmp_path), **args}})
-        done = subprocess.run(
-            [sys.executable, "-m", "ansible_collections.rayfleet.cluster.plugins.modules.run_lock"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        answer: dict[str, object] = json.loads(done.stdout)
-        return answer
+    def run_lock(**args: object) -> dict[str, Any]:
+        return run_module("run_lock", path=str(tmp_path), **args)[0]
 
     alice = {key: getattr(ALICE, key) for key in ("machine", "pid", "started", "who")}
-    refused = run_module(holder=alice)
+    refused = run_lock(holder=alice)
     assert refused["failed"] and "bob@desk" in str(refused["msg"])
-    taken = run_module(holder=alice, gone=[BOB.id])
+    taken = run_lock(holder=alice, gone=[BOB.id])
     assert not taken.get("failed") and taken["changed"]
-    assert taken["holder"]["id"] == ALICE.id  # type: ignore[index]
-    released = run_module(holder=alice, state="released")
+    assert taken["holder"]["id"] == ALICE.id
+    released = run_lock(holder=alice, state="released")
     assert released["changed"] and not (tmp_path / HOLDER_FILE).exists()
 
 
