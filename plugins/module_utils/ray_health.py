@@ -111,12 +111,13 @@ def gcs_event_loop_lag_ms(metrics: str) -> float | None:
     return max(lags) if lags else None
 
 
-def nodes_query_path(node_ip: str, state: str) -> str:
-    """The state API's query for the nodes at ``node_ip`` in ``state`` (ALIVE, DEAD)."""
+def nodes_query_path(node_ip: str | None, state: str) -> str:
+    """The state API's query for the nodes at ``node_ip`` (None: anywhere) in ``state``."""
     filters = (("node_ip", node_ip), ("state", state))
     query = [("detail", "false")] + [
         (field_, value)
         for key, wanted in filters
+        if wanted is not None
         for field_, value in (
             ("filter_keys", key),
             ("filter_predicates", "="),

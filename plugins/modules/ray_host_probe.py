@@ -55,6 +55,14 @@ options:
     type: list
     elements: dict
     default: []
+  dashboard_url:
+    description:
+      - On a head, its dashboard, asked which nodes of the cluster are ALIVE now
+        (RV(alive_nodes)).
+    type: str
+  auth_token_file:
+    description: The file holding the cluster's token, which the dashboard asks for.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -135,6 +143,14 @@ lines_found:
   returned: always
   type: list
   elements: str
+alive_nodes:
+  description:
+    - The nodes O(dashboard_url) lists as ALIVE, each as C(<node IP>/<slot>); null without
+      O(dashboard_url) or an answer from it (Ray not running there yet).
+  returned: always
+  type: list
+  elements: str
+  sample: [10.0.0.10/0, 10.0.0.11/0]
 """
 
 import fnmatch
@@ -145,10 +161,22 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
+    TokenError,
+    auth_headers,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
+    http_get,
+    node_states,
+    nodes_query_path,
+)
+
 UNIT_DIR = "/etc/systemd/system"
 # A unit in these states runs, or is about to: a change of its settings restarts it.
 RUNNING_STATES = ("active", "activating", "reloading")
 _VERSION = "import platform; print(platform.python_version())"
+# A dashboard that does not answer at once leaves the waiting to the ALIVE check.
+DASHBOARD_TIMEOUT_S = 2.0
 
 
 def installed(module: AnsibleModule, packages: list[str]) -> set[str]:
@@ -252,6 +280,24 @@ def has_line_ending(path: str, text: str) -> bool:
     return content is not None and any(line.endswith(text) for line in content.splitlines())
 
 
+def alive_nodes(dashboard_url: str | None, token_file: str | None) -> list[str] | None:
+    """The ALIVE nodes the dashboard lists, as ``<ip>/<slot>``; None where it gives no list."""
+    if not dashboard_url:
+        return None
+    try:
+        headers = auth_headers(token_file)
+    except TokenError:
+        return None
+    answer = http_get(
+        dashboard_url.rstrip("/") + nodes_query_path(None, "ALIVE"), DASHBOARD_TIMEOUT_S, headers
+    )
+    if not answer.ok:
+        return None
+    return sorted(
+        f"{ip}/{slot}" for (ip, slot), state in node_states(answer.body).items() if state == "ALIVE"
+    )
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -263,6 +309,8 @@ def main() -> None:
             "services": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "path", "default": []},
             "lines_ending": {"type": "list", "elements": "dict", "default": []},
+            "dashboard_url": {"type": "str"},
+            "auth_token_file": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -294,6 +342,7 @@ def main() -> None:
         missing_packages=[package for package in params["packages"] if package not in present],
         manifest=read_text(params["manifest"]),
         unit_files=unit_files(params["unit_patterns"]),
+        alive_nodes=alive_nodes(params["dashboard_url"], params["auth_token_file"]),
     )
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import platform
+import socket
 import subprocess
 import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from modules import run_module
@@ -83,3 +90,82 @@ def test_it_names_the_c_library_as_getconf_does(tmp_path: Path) -> None:
         ["getconf", "GNU_LIBC_VERSION"], capture_output=True, text=True, check=True
     )
     assert result["libc_version"] == getconf.stdout.strip()
+
+
+class NodesDashboard(http.server.BaseHTTPRequestHandler):
+    """Ray's state API with the cluster's token: the nodes, whatever their state, filtered as asked."""
+
+    paths: ClassVar[list[str]] = []
+    nodes: ClassVar[list[dict[str, Any]]] = [
+        {"node_ip": "10.0.0.10", "state": "ALIVE", "labels": {}},
+        {"node_ip": "10.0.0.11", "state": "ALIVE", "labels": {"rayfleet.io/slot": "1"}},
+        {"node_ip": "10.0.0.11", "state": "DEAD", "labels": {"rayfleet.io/slot": "0"}},
+    ]
+
+    def do_GET(self) -> None:
+        NodesDashboard.paths.append(self.path)
+        if self.headers.get("Authorization") != "Bearer t0ken":
+            self.send_response(401)
+            self.end_headers()
+            return
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        wanted = dict(zip(query.get("filter_keys", []), query.get("filter_values", [])))
+        result = [
+            node
+            for node in self.nodes
+            if all(node.get(key) == value for key, value in wanted.items())
+        ]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps({"data": {"result": {"result": result}}}).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dashboard() -> Iterator[str]:
+    NodesDashboard.paths.clear()
+    server = http.server.HTTPServer(("127.0.0.1", 0), NodesDashboard)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path: Path) -> None:
+    token = tmp_path / "auth-token"
+    token.write_text("t0ken\n")
+    result, _ = run_module(
+        "ray_host_probe",
+        python=sys.executable,
+        manifest=str(tmp_path / "none"),
+        dashboard_url=dashboard,
+        auth_token_file=str(token),
+    )
+    # Every host's ALIVE nodes, by address and slot: a DEAD node of a slot is not one of them.
+    assert result["alive_nodes"] == ["10.0.0.10/0", "10.0.0.11/1"]
+    assert len(NodesDashboard.paths) == 1
+
+
+def test_no_list_without_a_dashboard_that_answers(dashboard: str, tmp_path: Path) -> None:
+    common = {"python": sys.executable, "manifest": str(tmp_path / "none")}
+    without_url, _ = run_module("ray_host_probe", **common)
+    refused, _ = run_module("ray_host_probe", **common, dashboard_url=dashboard)
+    unreadable, _ = run_module(
+        "ray_host_probe",
+        **common,
+        dashboard_url=dashboard,
+        auth_token_file=str(tmp_path / "no-token"),
+    )
+    # A port nothing listens on: a head whose Ray does not run yet.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    not_running, _ = run_module("ray_host_probe", **common, dashboard_url=f"http://127.0.0.1:{port}")
+    assert [
+        result["alive_nodes"] for result in (without_url, refused, unreadable, not_running)
+    ] == [None, None, None, None]
+    # Asked once, without the token it refused; never with a token file it could not read.
+    assert len(NodesDashboard.paths) == 1
