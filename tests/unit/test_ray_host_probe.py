@@ -93,7 +93,7 @@ def test_it_names_the_c_library_as_getconf_does(tmp_path: Path) -> None:
 
 
 class NodesDashboard(http.server.BaseHTTPRequestHandler):
-    """Ray's state API with the cluster's token: the nodes, whatever their state, filtered as asked."""
+    """Ray's state API with the cluster's token: its nodes, filtered as asked."""
 
     paths: ClassVar[list[str]] = []
     nodes: ClassVar[list[dict[str, Any]]] = [
@@ -109,7 +109,7 @@ class NodesDashboard(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        wanted = dict(zip(query.get("filter_keys", []), query.get("filter_values", [])))
+        wanted = dict(zip(query["filter_keys"], query["filter_values"], strict=True))
         result = [
             node
             for node in self.nodes
