@@ -163,7 +163,9 @@ def test_no_list_without_a_dashboard_that_answers(dashboard: str, tmp_path: Path
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    not_running, _ = run_module("ray_host_probe", **common, dashboard_url=f"http://127.0.0.1:{port}")
+    not_running, _ = run_module(
+        "ray_host_probe", **common, dashboard_url=f"http://127.0.0.1:{port}"
+    )
     assert [
         result["alive_nodes"] for result in (without_url, refused, unreadable, not_running)
     ] == [None, None, None, None]
