@@ -440,6 +440,17 @@ def test_unreachable_external_redis_stops_the_run(repo_root: Path, tmp_path: Pat
     assert "PLAY [Install and run Ray" not in run.output
 
 
+def test_a_run_that_leaves_the_head_alone_does_not_ask_for_its_redis(
+    repo_root: Path, tmp_path: Path
+) -> None:
+    inventory = good_inventory()
+    _set(HEAD_1, {"ray_gcs_storage": "redis", "ray_redis_address": "127.0.0.1:1"})(inventory)
+    # A run of the workers (a join is one): their head, and its Redis, stay as they are.
+    run = run_playbook(repo_root, tmp_path, inventory, "validate.yml", "--limit", "ray_workers")
+    assert run.returncode == 0, run.output
+    assert "cannot reach Redis" not in run.output
+
+
 def test_the_sample_inventory_passes_validation_as_it_ships(
     repo_root: Path, tmp_path: Path
 ) -> None:
