@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_http import serving
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
     TokenError,
@@ -49,12 +49,8 @@ class TokenCheckingDashboard(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def dashboard() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), TokenCheckingDashboard)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(TokenCheckingDashboard) as url:
+        yield url
 
 
 def token_file(tmp_path: Path, text: str) -> str:

@@ -8,13 +8,13 @@ import platform
 import socket
 import subprocess
 import sys
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from local_http import serving
 from modules import run_module
 
 from ansible_collections.rayfleet.cluster.plugins.modules import ray_host_probe
@@ -126,12 +126,8 @@ class NodesDashboard(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def dashboard() -> Iterator[str]:
     NodesDashboard.paths.clear()
-    server = http.server.HTTPServer(("127.0.0.1", 0), NodesDashboard)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(NodesDashboard) as url:
+        yield url
 
 
 def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path: Path) -> None:
