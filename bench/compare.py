@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from figures import REPO_ROOT, lab_arguments, summary, write_figures
+from ray.autoscaler._private.local.config import get_state_path
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import PACK_SUFFIX
 from rayfleet.lab.hosts import LabHost, LabNetwork
@@ -53,6 +54,7 @@ FLOOR_VENV = "/opt/floor/venv"
 FLOOR_WHEELHOUSE = "/opt/floor/wheelhouse"
 DASHBOARD_PORT = 8265
 ALIVE_TIMEOUT_S = 300
+RAY_UP_CLUSTER = "bench"
 
 INVENTORY = """\
 ---
@@ -235,7 +237,7 @@ def ray_up_config(hosts: list[LabHost], archive: Path) -> dict[str, Any]:
     """Ray's local provider given the floor's setup, so that `ray up` does what the floor does."""
     venv_ray = f"{FLOOR_VENV}/bin/ray"
     return {
-        "cluster_name": "bench",
+        "cluster_name": RAY_UP_CLUSTER,
         "provider": {
             "type": "local",
             "head_ip": hosts[0].address,
@@ -260,6 +262,9 @@ def ray_up_config(hosts: list[LabHost], archive: Path) -> dict[str, Any]:
 
 
 def ray_up_cold(hosts: list[LabHost], archive: Path, workdir: Path) -> None:
+    # The local provider remembers the nodes it set up, by address: an earlier round's would
+    # make `ray up` skip the setup of this round's fresh hosts.
+    Path(get_state_path(RAY_UP_CLUSTER)).unlink(missing_ok=True)
     config = workdir / "ray-up.yaml"
     config.write_text(json.dumps(ray_up_config(hosts, archive)))
     venv_command(
