@@ -293,9 +293,13 @@ def alive_nodes(dashboard_url: str | None, token_file: str | None) -> list[str] 
     )
     if not answer.ok:
         return None
-    return sorted(
-        f"{ip}/{slot}" for (ip, slot), state in node_states(answer.body).items() if state == "ALIVE"
-    )
+    try:
+        states = node_states(answer.body)
+    # An answer that is not the state API's (a proxy's page, a label that is no slot): no list,
+    # and the role waits on every node as it would without one.
+    except (ValueError, KeyError, TypeError):
+        return None
+    return sorted(f"{ip}/{slot}" for (ip, slot), state in states.items() if state == "ALIVE")
 
 
 def main() -> None:

@@ -96,6 +96,8 @@ class NodesDashboard(http.server.BaseHTTPRequestHandler):
     """Ray's state API with the cluster's token: its nodes, filtered as asked."""
 
     paths: ClassVar[list[str]] = []
+    # In place of the state API's answer, when set.
+    body: ClassVar[bytes | None] = None
     nodes: ClassVar[list[dict[str, Any]]] = [
         {"node_ip": "10.0.0.10", "state": "ALIVE", "labels": {}},
         {"node_ip": "10.0.0.11", "state": "ALIVE", "labels": {"rayfleet.io/slot": "1"}},
@@ -107,6 +109,11 @@ class NodesDashboard(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != "Bearer t0ken":
             self.send_response(401)
             self.end_headers()
+            return
+        if NodesDashboard.body is not None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(NodesDashboard.body)
             return
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
         wanted = dict(zip(query["filter_keys"], query["filter_values"], strict=True))
@@ -126,6 +133,7 @@ class NodesDashboard(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def dashboard() -> Iterator[str]:
     NodesDashboard.paths.clear()
+    NodesDashboard.body = None
     with serving(NodesDashboard) as url:
         yield url
 
@@ -167,3 +175,29 @@ def test_no_list_without_a_dashboard_that_answers(dashboard: str, tmp_path: Path
     ] == [None, None, None, None]
     # Asked once, without the token it refused; never with a token file it could not read.
     assert len(NodesDashboard.paths) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>a proxy's page</html>",
+        b'{"data": {"result": {}}}',
+        b'{"data": {"result": {"result": [{"node_ip": "10.0.0.10", "state": "ALIVE",'
+        b' "labels": {"rayfleet.io/slot": "gpu"}}]}}}',
+    ],
+)
+def test_an_answer_that_is_no_node_list_gives_none(
+    dashboard: str, tmp_path: Path, body: bytes
+) -> None:
+    token = tmp_path / "auth-token"
+    token.write_text("t0ken\n")
+    NodesDashboard.body = body
+    result, _ = run_module(
+        "ray_host_probe",
+        python=sys.executable,
+        manifest=str(tmp_path / "none"),
+        dashboard_url=dashboard,
+        auth_token_file=str(token),
+    )
+    # The probe still answers (the run goes on), with no list: every node is waited on.
+    assert result["alive_nodes"] is None
