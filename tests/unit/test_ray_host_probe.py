@@ -138,7 +138,8 @@ def dashboard() -> Iterator[str]:
         yield url
 
 
-def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path: Path) -> None:
+def head_probe(dashboard: str, tmp_path: Path) -> dict[str, Any]:
+    """The probe on a head whose token file holds the token the dashboard wants."""
     token = tmp_path / "auth-token"
     token.write_text("t0ken\n")
     result, _ = run_module(
@@ -148,6 +149,11 @@ def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path
         dashboard_url=dashboard,
         auth_token_file=str(token),
     )
+    return result
+
+
+def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path: Path) -> None:
+    result = head_probe(dashboard, tmp_path)
     # Every host's ALIVE nodes, by address and slot: a DEAD node of a slot is not one of them.
     assert result["alive_nodes"] == ["10.0.0.10/0", "10.0.0.11/1"]
     assert len(NodesDashboard.paths) == 1
@@ -189,15 +195,7 @@ def test_no_list_without_a_dashboard_that_answers(dashboard: str, tmp_path: Path
 def test_an_answer_that_is_no_node_list_gives_none(
     dashboard: str, tmp_path: Path, body: bytes
 ) -> None:
-    token = tmp_path / "auth-token"
-    token.write_text("t0ken\n")
     NodesDashboard.body = body
-    result, _ = run_module(
-        "ray_host_probe",
-        python=sys.executable,
-        manifest=str(tmp_path / "none"),
-        dashboard_url=dashboard,
-        auth_token_file=str(token),
-    )
+    result = head_probe(dashboard, tmp_path)
     # The probe still answers (the run goes on), with no list: every node is waited on.
     assert result["alive_nodes"] is None
