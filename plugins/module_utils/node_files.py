@@ -13,6 +13,7 @@ import os
 import pwd
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -25,6 +26,8 @@ class Wanted:
     group: str
     mode: int
     content: bytes | None = None
+    # Content written only where the file is missing: someone else keeps it afterwards.
+    create_only: bool = False
 
     @property
     def is_directory(self) -> bool:
@@ -87,7 +90,7 @@ def differences(wanted: Wanted, found: Found, uid: int, gid: int) -> list[str]:
     if found.kind != ("directory" if wanted.is_directory else "file"):
         return ["kind"]
     differ = []
-    if not wanted.is_directory and found.content != wanted.content:
+    if not wanted.is_directory and not wanted.create_only and found.content != wanted.content:
         differ.append("content")
     if (found.uid, found.gid) != (uid, gid):
         differ.append("owner")
@@ -101,8 +104,14 @@ def make_directory(wanted: Wanted, uid: int, gid: int) -> None:
     fix_attributes(wanted, uid, gid)
 
 
-def write_file(wanted: Wanted, uid: int, gid: int) -> None:
-    """The file replaced whole by a temporary one, owned and moded before it holds anything."""
+def write_file(
+    wanted: Wanted, uid: int, gid: int, check: Callable[[str], None] | None = None
+) -> None:
+    """The file replaced whole by a temporary one, owned and moded before it holds anything.
+
+    ``check`` is given the temporary file's path before it replaces the old one: it raises to
+    leave the old file as it was.
+    """
     assert wanted.content is not None
     directory = os.path.dirname(wanted.path) or "."
     descriptor, temporary = tempfile.mkstemp(prefix=".rayfleet-", dir=directory)
@@ -113,6 +122,8 @@ def write_file(wanted: Wanted, uid: int, gid: int) -> None:
             out.write(wanted.content)
             out.flush()
             os.fsync(out.fileno())
+        if check is not None:
+            check(temporary)
         os.replace(temporary, wanted.path)
     except BaseException:
         if os.path.exists(temporary):

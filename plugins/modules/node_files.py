@@ -38,6 +38,18 @@ options:
       owner: {description: Its owner., type: str, required: true}
       group: {description: Its group., type: str, required: true}
       mode: {description: Its mode in octal (C(0640))., type: str, required: true}
+      create_only:
+        description:
+          - Write the content only where the file is missing (another program keeps it from
+            then on); its owner and mode are still fixed.
+        type: bool
+        default: false
+      validate:
+        description:
+          - A command run on the new content before it replaces the file, C(%s) standing for
+            the path of a temporary file beside it. Where it fails, the file stays as it was
+            and the task fails with the command's output.
+        type: str
   secret_files:
     description: Files whose content is secret.
     type: list
@@ -77,6 +89,18 @@ EXAMPLES = r"""
     secret_files:
       - {path: /etc/ray/secrets.env, content: "{{ env }}", owner: root, group: root, mode: "0600"}
     absent: [/etc/ray/old.env]
+
+- name: A firewall table checked before it is written, and a list another program keeps
+  rayfleet.cluster.node_files:
+    files:
+      - path: /etc/rayfleet/firewall.nft
+        content: "{{ lookup('ansible.builtin.template', 'rayfleet.nft.j2') }}"
+        owner: root
+        group: root
+        mode: "0644"
+        validate: nft --check --file %s
+      - {path: /var/lib/rayfleet/firewall/joined, content: "", owner: root, group: root,
+         mode: "0644", create_only: true}
 """
 
 RETURN = r"""
@@ -91,6 +115,7 @@ changes:
 
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -117,11 +142,40 @@ _OWNERSHIP = {
 
 def wanted_of(entry: dict[str, Any], directory: bool) -> Wanted:
     content = None if directory else str(entry["content"]).encode()
-    return Wanted(entry["path"], entry["owner"], entry["group"], parse_mode(entry["mode"]), content)
+    return Wanted(
+        entry["path"],
+        entry["owner"],
+        entry["group"],
+        parse_mode(entry["mode"]),
+        content,
+        bool(entry.get("create_only")),
+    )
+
+
+class ValidationError(Exception):
+    """The validate command refused a file's new content."""
+
+
+def validator(module: AnsibleModule, command: str | None) -> Callable[[str], None] | None:
+    """A check of a temporary file's content by the entry's validate command, if it has one."""
+    if command is None:
+        return None
+    if "%s" not in command:
+        module.fail_json(msg=f"validate must name the file as %s: {command}")
+
+    def check(path: str) -> None:
+        rc, out, err = module.run_command(command % path)
+        if rc != 0:
+            raise ValidationError(f"{command % path} exited {rc}: {(err or out).strip()}")
+
+    return check
 
 
 def settle(
-    module: AnsibleModule, wanted: Wanted, secret: bool
+    module: AnsibleModule,
+    wanted: Wanted,
+    secret: bool,
+    check: Callable[[str], None] | None = None,
 ) -> tuple[list[str], dict[str, str] | None]:
     """What differs at one path, fixed unless in check mode; and its diff, where shown."""
     found = look(wanted.path, read_content=not wanted.is_directory)
@@ -142,7 +196,10 @@ def settle(
         if wanted.is_directory:
             make_directory(wanted, uid, gid)
         elif {"missing", "content"} & set(differ):
-            write_file(wanted, uid, gid)
+            try:
+                write_file(wanted, uid, gid, check)
+            except ValidationError as error:
+                module.fail_json(msg=f"{wanted.path}: not written: {error}")
         else:
             fix_attributes(wanted, uid, gid)
     return differ, _diff(
@@ -152,11 +209,13 @@ def settle(
 
 def _diff(wanted: Wanted, found: Found) -> dict[str, str]:
     before = (found.content or b"").decode(errors="replace")
+    # A create-only file that exists keeps its content.
+    kept = wanted.create_only and found.kind == "file"
     return {
         "before_header": wanted.path,
         "after_header": wanted.path,
         "before": before,
-        "after": (wanted.content or b"").decode(),
+        "after": before if kept else (wanted.content or b"").decode(),
     }
 
 
@@ -185,6 +244,8 @@ def main() -> None:
                     "path": _PATH,
                     "content": {"type": "str", "required": True},
                     **_OWNERSHIP,
+                    "create_only": {"type": "bool", "default": False},
+                    "validate": {"type": "str"},
                 },
             },
             "secret_files": {
@@ -205,12 +266,15 @@ def main() -> None:
     changes: list[dict[str, Any]] = []
     diffs: list[dict[str, str]] = []
     entries = (
-        [(wanted_of(entry, directory=True), False) for entry in params["directories"]]
-        + [(wanted_of(entry, directory=False), False) for entry in params["files"]]
-        + [(wanted_of(entry, directory=False), True) for entry in params["secret_files"]]
+        [(wanted_of(entry, directory=True), False, None) for entry in params["directories"]]
+        + [
+            (wanted_of(entry, directory=False), False, validator(module, entry["validate"]))
+            for entry in params["files"]
+        ]
+        + [(wanted_of(entry, directory=False), True, None) for entry in params["secret_files"]]
     )
-    for wanted, secret in entries:
-        differ, diff = settle(module, wanted, secret)
+    for wanted, secret, check in entries:
+        differ, diff = settle(module, wanted, secret, check)
         if differ:
             changes.append({"path": wanted.path, "changes": differ})
         if diff is not None:

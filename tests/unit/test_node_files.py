@@ -11,6 +11,8 @@ from typing import Any
 
 from modules import run_module
 
+from ansible_collections.rayfleet.cluster.plugins.filter.text_file import text_file
+
 USER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 SECRET = "RAY_REDIS_PASSWORD=s3cret-never-shown"
@@ -135,3 +137,48 @@ def test_a_link_in_place_of_a_directory_is_refused_not_followed(tmp_path: Path) 
     result, _ = run_module("node_files", directories=node(tmp_path)["directories"])
     assert result["failed"] and result["msg"].endswith("etc: is not a directory")
     assert mode_of(target) == 0o755
+
+
+def labels(tmp_path: Path, **fields: Any) -> dict[str, Any]:
+    file: dict[str, Any] = node(tmp_path)["files"][0]
+    return file | fields
+
+
+def test_a_create_only_file_keeps_what_another_program_wrote_but_not_its_mode(
+    tmp_path: Path,
+) -> None:
+    joined = labels(tmp_path, content="", create_only=True)
+    directories = node(tmp_path)["directories"]
+    first, _ = run_module("node_files", directories=directories, files=[joined])
+    assert first["changes"][1] == {"path": joined["path"], "changes": ["missing"]}
+    Path(joined["path"]).write_text("10.0.0.5\n")
+    kept, _ = run_module("node_files", directories=directories, files=[joined])
+    assert not kept["changed"] and Path(joined["path"]).read_text() == "10.0.0.5\n"
+    Path(joined["path"]).chmod(0o666)
+    fixed, _ = run_module("node_files", _ansible_diff=True, directories=directories, files=[joined])
+    assert fixed["changes"] == [{"path": joined["path"], "changes": ["mode"]}]
+    assert fixed["diff"][0]["after"] == "10.0.0.5\n"
+    assert mode_of(Path(joined["path"])) == 0o640
+
+
+def test_validate_checks_the_new_content_and_a_refusal_leaves_the_old_file(
+    tmp_path: Path,
+) -> None:
+    directories = node(tmp_path)["directories"]
+    # grep exits 1 where the content lacks the word.
+    good = labels(tmp_path, validate="grep --quiet zone %s")
+    written, _ = run_module("node_files", directories=directories, files=[good])
+    assert written["changed"] and not written.get("failed")
+    bad = good | {"content": "region: b\n"}
+    refused, _ = run_module("node_files", directories=directories, files=[bad])
+    assert refused["failed"] and refused["msg"].startswith(f"{good['path']}: not written: grep")
+    assert Path(good["path"]).read_text() == "zone: a\n"
+    assert [path.name for path in (tmp_path / "etc").iterdir()] == ["labels.yaml"]
+    unnamed, _ = run_module("node_files", files=[good | {"validate": "true"}])
+    assert unnamed["failed"] and "%s" in unnamed["msg"]
+
+
+def test_a_bundle_s_file_ends_in_the_newline_its_include_dropped() -> None:
+    assert text_file("[Unit]") == "[Unit]\n"
+    assert text_file("[Unit]\n") == "[Unit]\n"
+    assert text_file("") == "\n"
