@@ -332,6 +332,7 @@ def collected(results: Path) -> dict[str, Any]:
         "head_recovery": ("recovery_s", "head_start_s"),
         "autoscaler_latency": ("warm", "cold"),
         "monitoring": ("discovery_s", "removal_s"),
+        "site_noop": ("site_noop_s", "facts_s", "ratio"),
         "fault_recovery": (
             "worker_crash_s",
             "worker_restart_s",
