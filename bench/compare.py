@@ -16,6 +16,10 @@ for every contender, with the same wheelhouse for all, and measures in the same 
                    every node ALIVE; rsync, which `ray up` syncs files with, is installed on the
                    hosts before the clock starts
 
+Each ``<run>_s`` has its ``<run>_cpu_s``: the CPU seconds the controller spent on it (ansible
+and its forks, ssh and its ControlPersist masters, scp, `ray up`), which grows with the host
+count on any fleet, where the hosts' own work does not. Each run opens its own SSH connections.
+
 Ratios are paired per round (rayfleet / rival of the same round). The figures of the other
 benchmarks (results/*.json) are collected into the same report.
 
@@ -25,9 +29,12 @@ benchmarks (results/*.json) are collected into the same report.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,6 +125,45 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     started = time.monotonic()
     result = action()
     return time.monotonic() - started, result
+
+
+def controller_cpu_s() -> float:
+    """CPU seconds of this process's finished children: ansible and its forks, ssh, scp."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def end_leftovers() -> None:
+    """Ends what a run left behind and waits for it, so that its CPU counts in the run's.
+
+    Ansible's and `ray up`'s SSH masters (ControlPersist) outlive the run that started them,
+    and they do its encryption. As this process is a subreaper, they are its children now.
+    Each run then starts its own connections, as a run a few minutes after another does.
+    """
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(")", 1)
+            parent = int(fields.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        # Only SSH masters: podman's container monitors are orphans of this process too.
+        if parent == me and name.endswith("(ssh"):
+            pid = int(stat.parent.name)
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+
+
+def measured(figures: dict[str, Any], name: str, action: Callable[[], Any]) -> Any:
+    """``action`` timed into ``figures``: ``<name>_s`` wall, ``<name>_cpu_s`` the controller's."""
+    # Orphans of the run become this process's children (PR_SET_CHILD_SUBREAPER).
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    end_leftovers()
+    cpu = controller_cpu_s()
+    figures[f"{name}_s"], result = timed(action)
+    end_leftovers()
+    figures[f"{name}_cpu_s"] = controller_cpu_s() - cpu
+    return result
 
 
 def ansible(args: list[str], inventory: Path, timings: Path | None = None) -> str:
@@ -300,28 +346,32 @@ def one_round(count: int, fresh_pack: bool, with_ray_up: bool, workdir: Path) ->
     cold_timings, noop_timings = workdir / "cold.jsonl", workdir / "noop.jsonl"
     for stale in (cold_timings, noop_timings):
         stale.unlink(missing_ok=True)
-    figures["rayfleet_cold_s"], _ = timed(
-        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, cold_timings)
+    measured(
+        figures,
+        "rayfleet_cold",
+        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, cold_timings),
     )
-    figures["rayfleet_noop_s"], recap = timed(
-        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, noop_timings)
+    recap = measured(
+        figures,
+        "rayfleet_noop",
+        lambda: ansible(["ansible-playbook", "playbooks/ray.yml"], inventory, noop_timings),
     )
     if changed_count(recap):
         raise RuntimeError(f"the second run changed something:\n{recap[-3000:]}")
-    figures["facts_s"], _ = timed(
-        lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], inventory)
+    measured(
+        figures,
+        "facts",
+        lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], inventory),
     )
     figures["profile_cold"] = profile(cold_timings)
     figures["profile_noop"] = profile(noop_timings)
     hosts = fresh_hosts(count)
-    figures["floor_cold_s"], _ = timed(lambda: floor_cold(hosts, wheelhouse_archive()))
+    measured(figures, "floor_cold", lambda: floor_cold(hosts, wheelhouse_archive()))
     if with_ray_up:
         hosts = fresh_hosts(count)
         with ThreadPoolExecutor(len(hosts)) as pool:
             list(pool.map(lambda host: ssh(host, apt_install("rsync")), hosts))
-        figures["ray_up_cold_s"], _ = timed(
-            lambda: ray_up_cold(hosts, wheelhouse_archive(), workdir)
-        )
+        measured(figures, "ray_up_cold", lambda: ray_up_cold(hosts, wheelhouse_archive(), workdir))
     stop_hosts(NETWORK.name)
     return figures
 
@@ -379,10 +429,14 @@ def main() -> int:
         "cold_vs_floor": [r["rayfleet_cold_s"] / r["floor_cold_s"] for r in rounds],
         "noop_vs_facts": [r["rayfleet_noop_s"] / r["facts_s"] for r in rounds],
     }
-    measured = ["rayfleet_cold_s", "floor_cold_s", "rayfleet_noop_s", "facts_s"]
+    reported = [
+        f"{run}{unit}"
+        for run in ("rayfleet_cold", "floor_cold", "rayfleet_noop", "facts")
+        for unit in ("_s", "_cpu_s")
+    ]
     if args.ray_up:
         ratios["cold_vs_ray_up"] = [r["rayfleet_cold_s"] / r["ray_up_cold_s"] for r in rounds]
-        measured.append("ray_up_cold_s")
+        reported += ["ray_up_cold_s", "ray_up_cold_cpu_s"]
     document = write_figures(
         args.out,
         f"compare-{args.hosts}-hosts"
@@ -391,7 +445,7 @@ def main() -> int:
         {
             "hosts": args.hosts,
             "fresh_pack": args.fresh_pack,
-            **{name: summary([r[name] for r in rounds]) for name in measured},
+            **{name: summary([r[name] for r in rounds]) for name in reported},
             "ratios": {name: summary(values) for name, values in ratios.items()},
             "targets": {
                 name: {"at_most": TARGETS[name], "met": max(values) <= TARGETS[name]}

@@ -2,21 +2,20 @@
 
 On the lab `make lab` brings up (or any inventory rayfleet deployed), each round runs, back to
 back on the same hosts: `ansible-playbook playbooks/site.yml`, which must report changed=0, and
-`ansible all -m setup`. Ratios are paired per round. The first round's task profile (the
-slowest host of each task) says where the time goes.
+`ansible all -m setup`. Ratios are paired per round. A first round, not counted, runs with the
+task timings callback: its profile (the slowest host of each task) says where the time goes.
 
     make lab && .venv/bin/python bench/site_noop.py --runs 3
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import tempfile
 from pathlib import Path
 
-from compare import TARGETS, ansible, changed_count, profile, timed
+from compare import TARGETS, ansible, changed_count, measured, profile
 from figures import lab_arguments, summary, write_figures
 
 
@@ -24,32 +23,35 @@ def main() -> int:
     parser = lab_arguments(__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    site = ["ansible-playbook", "playbooks/site.yml"]
     rounds = []
     with tempfile.TemporaryDirectory(prefix="rayfleet-site-noop-") as workdir:
+        # A round of its own, not counted, with the task timings: where the time goes.
         timings = Path(workdir) / "noop.jsonl"
-        for number in range(1, args.runs + 1):
-            # The first round's task timings: where the time goes.
-            timed_by = timings if number == 1 else None
-            noop_s, recap = timed(
-                functools.partial(
-                    ansible, ["ansible-playbook", "playbooks/site.yml"], args.inventory, timed_by
-                )
-            )
-            if changed_count(recap):
-                raise RuntimeError(f"site.yml changed something:\n{recap[-3000:]}")
-            facts_s, _ = timed(
-                lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], args.inventory)
-            )
-            rounds.append({"site_noop_s": noop_s, "facts_s": facts_s})
-            print(f"round {number}: site.yml {noop_s:.1f} s, facts {facts_s:.1f} s", flush=True)
+        ansible(site, args.inventory, timings)
         slowest = profile(timings, top=25)
+    for number in range(1, args.runs + 1):
+        figures: dict[str, float] = {}
+        recap = measured(figures, "site_noop", lambda: ansible(site, args.inventory))
+        if changed_count(recap):
+            raise RuntimeError(f"site.yml changed something:\n{recap[-3000:]}")
+        measured(
+            figures,
+            "facts",
+            lambda: ansible(["ansible", "all", "-m", "ansible.builtin.setup"], args.inventory),
+        )
+        rounds.append(figures)
+        print(
+            f"round {number}: site.yml {figures['site_noop_s']:.1f} s, "
+            f"facts {figures['facts_s']:.1f} s",
+            flush=True,
+        )
     ratios = [r["site_noop_s"] / r["facts_s"] for r in rounds]
     document = write_figures(
         args.out,
         "site_noop",
         {
-            "site_noop_s": summary([r["site_noop_s"] for r in rounds]),
-            "facts_s": summary([r["facts_s"] for r in rounds]),
+            **{name: summary([r[name] for r in rounds]) for name in rounds[0]},
             "ratio": summary(ratios),
             "target": {
                 "at_most": TARGETS["noop_vs_facts"],

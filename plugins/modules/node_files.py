@@ -46,9 +46,10 @@ options:
         default: false
       validate:
         description:
-          - A command run on the new content before it replaces the file, C(%s) standing for
-            the path of a temporary file beside it. Where it fails, the file stays as it was
-            and the task fails with the command's output.
+          - A command run on the new content before it replaces the file, the word C(%s)
+            standing for the path of a temporary file beside it (the command is split into
+            words as a shell would, and run without one). Where it fails, the file stays as it
+            was and the task fails with the command's output and the paths written before it.
         type: str
   secret_files:
     description: Files whose content is secret.
@@ -114,6 +115,7 @@ changes:
 """
 
 import os
+import shlex
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -160,13 +162,14 @@ def validator(module: AnsibleModule, command: str | None) -> Callable[[str], Non
     """A check of a temporary file's content by the entry's validate command, if it has one."""
     if command is None:
         return None
-    if "%s" not in command:
-        module.fail_json(msg=f"validate must name the file as %s: {command}")
+    if "%s" not in shlex.split(command):
+        module.fail_json(msg=f"validate must name the file as a word %s: {command}")
 
     def check(path: str) -> None:
-        rc, out, err = module.run_command(command % path)
+        argv = [path if word == "%s" else word for word in shlex.split(command)]
+        rc, out, err = module.run_command(argv)
         if rc != 0:
-            raise ValidationError(f"{command % path} exited {rc}: {(err or out).strip()}")
+            raise ValidationError(f"{shlex.join(argv)} exited {rc}: {(err or out).strip()}")
 
     return check
 
@@ -196,10 +199,7 @@ def settle(
         if wanted.is_directory:
             make_directory(wanted, uid, gid)
         elif {"missing", "content"} & set(differ):
-            try:
-                write_file(wanted, uid, gid, check)
-            except ValidationError as error:
-                module.fail_json(msg=f"{wanted.path}: not written: {error}")
+            write_file(wanted, uid, gid, check)
         else:
             fix_attributes(wanted, uid, gid)
     return differ, _diff(
@@ -274,7 +274,13 @@ def main() -> None:
         + [(wanted_of(entry, directory=False), True, None) for entry in params["secret_files"]]
     )
     for wanted, secret, check in entries:
-        differ, diff = settle(module, wanted, secret, check)
+        try:
+            differ, diff = settle(module, wanted, secret, check)
+        except ValidationError as error:
+            # What this call wrote before stays written: say so.
+            module.fail_json(
+                msg=f"{wanted.path}: not written: {error}", changed=bool(changes), changes=changes
+            )
         if differ:
             changes.append({"path": wanted.path, "changes": differ})
         if diff is not None:

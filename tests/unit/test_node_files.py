@@ -170,12 +170,31 @@ def test_validate_checks_the_new_content_and_a_refusal_leaves_the_old_file(
     written, _ = run_module("node_files", directories=directories, files=[good])
     assert written["changed"] and not written.get("failed")
     bad = good | {"content": "region: b\n"}
-    refused, _ = run_module("node_files", directories=directories, files=[bad])
+    before = labels(tmp_path, path=str(tmp_path / "etc" / "pool"), content="10.0.0.5\n")
+    refused, _ = run_module("node_files", directories=directories, files=[before, bad])
     assert refused["failed"] and refused["msg"].startswith(f"{good['path']}: not written: grep")
+    # What the call wrote before the refusal is reported, so a user knows it changed.
+    assert refused["changed"] and refused["changes"] == [
+        {"path": before["path"], "changes": ["missing"]}
+    ]
     assert Path(good["path"]).read_text() == "zone: a\n"
-    assert [path.name for path in (tmp_path / "etc").iterdir()] == ["labels.yaml"]
+    assert sorted(path.name for path in (tmp_path / "etc").iterdir()) == ["labels.yaml", "pool"]
     unnamed, _ = run_module("node_files", files=[good | {"validate": "true"}])
     assert unnamed["failed"] and "%s" in unnamed["msg"]
+
+
+def test_validate_takes_the_path_as_one_word_and_a_percent_sign_as_itself(
+    tmp_path: Path,
+) -> None:
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    entry = labels(
+        tmp_path,
+        path=str(spaced / "labels.yaml"),
+        validate="sh -c 'test -s \"$1\" && date +%Y >/dev/null' check %s",
+    )
+    written, _ = run_module("node_files", files=[entry])
+    assert written["changed"] and not written.get("failed"), written.get("msg")
 
 
 def test_a_bundle_s_file_ends_in_the_newline_its_include_dropped() -> None:
