@@ -53,7 +53,9 @@ from rayfleet.lab.hosts import LabHost, LabNetwork
 from rayfleet.lab.session import STATE_DIR, start_hosts, stop_hosts
 from rayfleet.paths import ray_defaults
 
-NETWORK = LabNetwork("rayfleet-bench", "10.89.91.0/24")
+# A subnet of its own: the lab's and molecule's scenarios use 10.89.90 to 10.89.96, and a
+# bench sharing one would run its playbooks on their hosts.
+NETWORK = LabNetwork("rayfleet-bench", "10.89.99.0/24")
 WHEELHOUSES = Path.home() / ".cache" / "rayfleet" / "wheelhouse"
 TIMINGS_CALLBACKS = REPO_ROOT / "bench" / "callbacks"
 TARGETS = {"cold_vs_floor": 0.8, "noop_vs_facts": 3.0, "cold_vs_ray_up": 0.5}
@@ -99,8 +101,8 @@ ray_num_cpus: 2
 
 
 def lab_hosts(count: int) -> list[LabHost]:
-    return [LabHost("head", "10.89.91.10")] + [
-        LabHost(f"w-{n}", f"10.89.91.{10 + n}") for n in range(1, count)
+    return [LabHost("head", "10.89.99.10")] + [
+        LabHost(f"w-{n}", f"10.89.99.{10 + n}") for n in range(1, count)
     ]
 
 
