@@ -162,11 +162,12 @@ def validator(module: AnsibleModule, command: str | None) -> Callable[[str], Non
     """A check of a temporary file's content by the entry's validate command, if it has one."""
     if command is None:
         return None
-    if "%s" not in shlex.split(command):
+    words = shlex.split(command)
+    if "%s" not in words:
         module.fail_json(msg=f"validate must name the file as a word %s: {command}")
 
     def check(path: str) -> None:
-        argv = [path if word == "%s" else word for word in shlex.split(command)]
+        argv = [path if word == "%s" else word for word in words]
         rc, out, err = module.run_command(argv)
         if rc != 0:
             raise ValidationError(f"{shlex.join(argv)} exited {rc}: {(err or out).strip()}")
