@@ -55,6 +55,13 @@ options:
     type: list
     elements: dict
     default: []
+  lines_starting:
+    description:
+      - Files and a text (C(path), C(text)); RV(lines_started) lists the texts that start a line
+        of their file; the rest of the line (a secret's value) is never returned.
+    type: list
+    elements: dict
+    default: []
   dashboard_url:
     description:
       - On a head, its dashboard, asked which nodes of the cluster are ALIVE now
@@ -140,6 +147,11 @@ present:
   elements: str
 lines_found:
   description: The texts of O(lines_ending) that end a line of their file.
+  returned: always
+  type: list
+  elements: str
+lines_started:
+  description: The texts of O(lines_starting) that start a line of their file.
   returned: always
   type: list
   elements: str
@@ -275,9 +287,15 @@ def service_states(module: AnsibleModule, services: list[str]) -> dict[str, dict
     }
 
 
-def has_line_ending(path: str, text: str) -> bool:
-    content = read_text(path)
-    return content is not None and any(line.endswith(text) for line in content.splitlines())
+def texts_in_lines(items: list[dict[str, Any]], at_start: bool) -> list[str]:
+    """The ``text`` of each item that starts (or ends) a line of its ``path``."""
+    found = []
+    for item in items:
+        text, content = str(item["text"]), read_text(str(item["path"]))
+        lines = content.splitlines() if content is not None else []
+        if any(line.startswith(text) if at_start else line.endswith(text) for line in lines):
+            found.append(text)
+    return found
 
 
 def alive_nodes(dashboard_url: str | None, token_file: str | None) -> list[str] | None:
@@ -313,6 +331,7 @@ def main() -> None:
             "services": {"type": "list", "elements": "str", "default": []},
             "paths": {"type": "list", "elements": "path", "default": []},
             "lines_ending": {"type": "list", "elements": "dict", "default": []},
+            "lines_starting": {"type": "list", "elements": "dict", "default": []},
             "dashboard_url": {"type": "str"},
             "auth_token_file": {"type": "path"},
         },
@@ -330,11 +349,8 @@ def main() -> None:
         "user": user_entry(params["user"]),
         "services": service_states(module, params["services"]),
         "present": [path for path in params["paths"] if os.path.lexists(path)],
-        "lines_found": [
-            str(item["text"])
-            for item in params["lines_ending"]
-            if has_line_ending(str(item["path"]), str(item["text"]))
-        ],
+        "lines_found": texts_in_lines(params["lines_ending"], at_start=False),
+        "lines_started": texts_in_lines(params["lines_starting"], at_start=True),
     }
     module.exit_json(
         **found,

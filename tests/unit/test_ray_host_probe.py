@@ -84,6 +84,32 @@ def test_unit_files_are_those_of_rays_nodes(
     ]
 
 
+def test_paths_and_lines_say_whether_never_what(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("RAY_REDIS_PASSWORD=s3cret\n")
+    keys = tmp_path / "authorized_keys"
+    keys.write_text("ssh-ed25519 AAAA rayfleet-fence\n")
+    result, _ = run_module(
+        "ray_host_probe",
+        python=sys.executable,
+        manifest=str(tmp_path / "none"),
+        paths=[str(secrets), str(tmp_path / "auth-token")],
+        lines_ending=[
+            {"path": str(keys), "text": " rayfleet-fence"},
+            {"path": str(secrets), "text": " rayfleet-fence"},
+        ],
+        lines_starting=[
+            {"path": str(secrets), "text": "RAY_REDIS_PASSWORD="},
+            {"path": str(keys), "text": "rayfleet-fence"},
+            {"path": str(tmp_path / "gone.env"), "text": "RAY_REDIS_PASSWORD="},
+        ],
+    )
+    assert result["present"] == [str(secrets)]
+    assert result["lines_found"] == [" rayfleet-fence"]
+    assert result["lines_started"] == ["RAY_REDIS_PASSWORD="]
+    assert "s3cret" not in json.dumps(result)
+
+
 def test_it_names_the_c_library_as_getconf_does(tmp_path: Path) -> None:
     result, _ = run_module("ray_host_probe", python=sys.executable, manifest=str(tmp_path / "none"))
     getconf = subprocess.run(
