@@ -47,7 +47,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.plain_data import
 
 # Raised with any change of the records' fields: a plan is read by the code that wrote it,
 # and a fact cache or an older bundle on a head must not pass for this one.
-PLAN_VERSION = 3
+PLAN_VERSION = 4
 T = TypeVar("T")
 HEAD = "head"
 WORKER = "worker"
@@ -68,6 +68,9 @@ class ClusterPlan:
     tls: bool
     monitoring: bool
     temp_dir: str
+    # The user Ray runs as on the head (its ray_user): who owns its session, so what reads
+    # the session from the controller's side reads it as this user, never as root.
+    head_user: str
     redis_address: str = ""
     # The address of a Redis outside the inventory (ray_redis_address), else empty.
     external_redis: str = ""
@@ -250,6 +253,7 @@ def _cluster_plan(
         tls=bool(settings["ray_tls"]),
         monitoring=bool(settings["ray_monitoring"]),
         temp_dir=str(settings["ray_temp_dir"]),
+        head_user=str(settings["ray_user"]),
         **(_redis_connection(head, settings, redis_hosts) if storage == "redis" else {}),
     )
 

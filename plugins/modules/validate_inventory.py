@@ -75,6 +75,7 @@ ansible_facts:
             tls: {description: Ray's gRPC is TLS., type: bool}
             monitoring: {description: Prometheus scrapes the cluster., type: bool}
             temp_dir: {description: Ray's C(--temp-dir)., type: str}
+            head_user: {description: The user Ray runs as on the head (C(ray_user))., type: str}
             redis_address: {description: 'The Redis the GCS keeps state in, or empty.', type: str}
             external_redis:
               description: That Redis when it is outside the inventory (C(ray_redis_address)), else

@@ -20,6 +20,7 @@ def cluster(head: str, **fields: Any) -> ClusterPlan:
         "tls": False,
         "monitoring": True,
         "temp_dir": "/var/lib/ray/tmp",
+        "head_user": "ray",
         **fields,
     }
     return ClusterPlan(head=head, **settings)

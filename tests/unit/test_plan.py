@@ -31,6 +31,7 @@ CLUSTER = ClusterPlan(
     tls=False,
     monitoring=True,
     temp_dir="/var/lib/ray/tmp",
+    head_user="ray",
     redis_address="10.0.0.30:6379",
     redis_user="ray-prod",
 )
