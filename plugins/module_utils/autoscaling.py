@@ -201,7 +201,14 @@ def autoscaler_inventory(
     """
     nodes = cluster_nodes(plan, cluster)
     head = plan.clusters[cluster].head
-    head_host_vars = {**(nodes[head].vars or {}), **head_vars, PROVISIONER_VAR: True}
+    # The head's address as the controller's run placed it: the provisioner's runs gather
+    # no facts of the head (playbooks/validate.yml) to find it again.
+    head_host_vars = {
+        **(nodes[head].vars or {}),
+        "ray_node_ip": nodes[head].address,
+        **head_vars,
+        PROVISIONER_VAR: True,
+    }
     node_types: dict[str, dict[str, Any]] = {}
     for name, node in nodes.items():
         if node.type == WORKER and node.pool:

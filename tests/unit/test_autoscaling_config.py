@@ -148,8 +148,13 @@ def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
     )
     groups = inventory["all"]["children"]
     # Every host is marked as the provisioner's: the ray role leaves the keys alone there.
+    # The head's address comes from the plan: the provisioner's runs gather no facts there.
     assert groups["ray_head"]["hosts"] == {
-        "head": {"ansible_connection": "local", "_ray_in_provisioner": True}
+        "head": {
+            "ansible_connection": "local",
+            "_ray_in_provisioner": True,
+            "ray_node_ip": "10.0.0.10",
+        }
     }
     assert groups["ray_pool"]["children"] == {"gpu_pool": {}}
     gpu_1 = groups["ray_workers"]["children"]["gpu_pool"]["hosts"]["gpu-1"]
