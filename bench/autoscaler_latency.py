@@ -42,7 +42,8 @@ from rayfleet.runner import run_module
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
 STATE = "/var/lib/rayfleet/autoscaler/state.json"
-PROVISIONER_LOG = "journalctl --unit rayfleet-provisioner --output cat --no-pager"
+# The last lines only: a long journal comes back empty through ansible-runner's events.
+PROVISIONER_LOG = "journalctl --unit rayfleet-provisioner --output cat --no-pager --lines 500"
 POLL_S = 0.2
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 
@@ -73,6 +74,8 @@ class Lab:
 
     def command(self, host: str, command: str) -> str:
         result = run_module("ansible.builtin.command", f"chdir=/ {command}", self.inventory, host)
+        if "stdout" not in result[host]:
+            raise RuntimeError(f"{host}: {command}: {result[host]}")
         return str(result[host]["stdout"])
 
     def request(self, resource: str, count: int) -> float:

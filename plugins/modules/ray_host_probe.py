@@ -224,7 +224,8 @@ def read_text(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as existing:
             return existing.read()
-    except FileNotFoundError:
+    # Missing, or not readable as a file (a directory): nothing there to read.
+    except OSError:
         return None
 
 
