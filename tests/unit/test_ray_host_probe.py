@@ -20,6 +20,14 @@ from modules import run_module
 from ansible_collections.rayfleet.cluster.plugins.modules import ray_host_probe
 
 
+def probe(tmp_path: Path, **options: Any) -> dict[str, Any]:
+    """The probe with this Python, a venv never built, and ``options``."""
+    result, _ = run_module(
+        "ray_host_probe", python=sys.executable, manifest=str(tmp_path / "none"), **options
+    )
+    return result
+
+
 def test_it_reads_python_packages_manifest_and_shm(tmp_path: Path) -> None:
     manifest = tmp_path / "rayfleet-requirements.txt"
     manifest.write_text("ray[default]==X\n")
@@ -89,10 +97,8 @@ def test_paths_and_lines_say_whether_never_what(tmp_path: Path) -> None:
     secrets.write_text("RAY_REDIS_PASSWORD=s3cret\n")
     keys = tmp_path / "authorized_keys"
     keys.write_text("ssh-ed25519 AAAA rayfleet-fence\n")
-    result, _ = run_module(
-        "ray_host_probe",
-        python=sys.executable,
-        manifest=str(tmp_path / "none"),
+    result = probe(
+        tmp_path,
         paths=[str(secrets), str(tmp_path / "auth-token")],
         lines_ending=[
             {"path": str(keys), "text": " rayfleet-fence"},
@@ -111,7 +117,7 @@ def test_paths_and_lines_say_whether_never_what(tmp_path: Path) -> None:
 
 
 def test_it_names_the_c_library_as_getconf_does(tmp_path: Path) -> None:
-    result, _ = run_module("ray_host_probe", python=sys.executable, manifest=str(tmp_path / "none"))
+    result = probe(tmp_path)
     getconf = subprocess.run(
         ["getconf", "GNU_LIBC_VERSION"], capture_output=True, text=True, check=True
     )
@@ -168,14 +174,7 @@ def head_probe(dashboard: str, tmp_path: Path) -> dict[str, Any]:
     """The probe on a head whose token file holds the token the dashboard wants."""
     token = tmp_path / "auth-token"
     token.write_text("t0ken\n")
-    result, _ = run_module(
-        "ray_host_probe",
-        python=sys.executable,
-        manifest=str(tmp_path / "none"),
-        dashboard_url=dashboard,
-        auth_token_file=str(token),
-    )
-    return result
+    return probe(tmp_path, dashboard_url=dashboard, auth_token_file=str(token))
 
 
 def test_a_head_lists_the_nodes_its_dashboard_has_alive(dashboard: str, tmp_path: Path) -> None:
