@@ -14,6 +14,10 @@ from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
+    NODE_TOKEN_FILE,
+    full_run_reason,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
     admin_network_problems,
     firewall_plan,
@@ -174,6 +178,16 @@ class ActionModule(ActionBase):
             "rayfleet_run_lock": {
                 "dir": RUN_LOCK_DIR,
                 "heads": plan.run_lock_heads(list(task_vars["ansible_play_hosts_all"])),
+            },
+            # validate.yml leaves out the hosts a full run would not change, unless this run
+            # must take them all through every play (full_run: why).
+            "rayfleet_converged_check": {
+                "full_run": full_run_reason(task_vars, bool(self._play_context.check_mode)),
+                "dashboards": {
+                    plan.nodes[cluster.head].host: f"http://{cluster.dashboard_address}"
+                    for cluster in plan.clusters.values()
+                },
+                "token_file": NODE_TOKEN_FILE,
             },
         }
         return result

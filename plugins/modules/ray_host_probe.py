@@ -173,22 +173,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
-    TokenError,
-    auth_headers,
-)
-from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
-    http_get,
-    node_states,
-    nodes_query_path,
-)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
 
 UNIT_DIR = "/etc/systemd/system"
 # A unit in these states runs, or is about to: a change of its settings restarts it.
 RUNNING_STATES = ("active", "activating", "reloading")
 _VERSION = "import platform; print(platform.python_version())"
-# A dashboard that does not answer at once leaves the waiting to the ALIVE check.
-DASHBOARD_TIMEOUT_S = 2.0
 
 
 def installed(module: AnsibleModule, packages: list[str]) -> set[str]:
@@ -297,28 +287,6 @@ def texts_in_lines(items: list[dict[str, Any]], at_start: bool) -> list[str]:
         if any(line.startswith(text) if at_start else line.endswith(text) for line in lines):
             found.append(text)
     return found
-
-
-def alive_nodes(dashboard_url: str | None, token_file: str | None) -> list[str] | None:
-    """The ALIVE nodes the dashboard lists, as ``<ip>/<slot>``; None where it gives no list."""
-    if not dashboard_url:
-        return None
-    try:
-        headers = auth_headers(token_file)
-    except TokenError:
-        return None
-    answer = http_get(
-        dashboard_url.rstrip("/") + nodes_query_path(None, "ALIVE"), DASHBOARD_TIMEOUT_S, headers
-    )
-    if not answer.ok:
-        return None
-    try:
-        states = node_states(answer.body)
-    # An answer that is not the state API's (a proxy's page, a label that is no slot): no list,
-    # and the role waits on every node as it would without one.
-    except (ValueError, KeyError, TypeError):
-        return None
-    return sorted(f"{ip}/{slot}" for (ip, slot), state in states.items() if state == "ALIVE")
 
 
 def main() -> None:

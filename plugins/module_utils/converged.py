@@ -1,0 +1,221 @@
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""A host that a full run left converged, and nothing has changed since: its record.
+
+At the end of a full run of a playbook, each host it ran on records, as root, a digest of
+the run's inputs (computed on the controller: the collection, the inventory, the extra
+variables, the facts the roles read) and a digest of the host's state (every file, link and
+directory under the roots below with its owner, mode, inode and change time, the running
+state of every service enabled there, the nftables ruleset). A later run of the same
+playbook with the same inputs, on a host whose state digests the same, would change
+nothing there: validate.yml leaves that host out of every play (playbooks/README.md,
+"Converged hosts"). Any difference, or no record, and the host takes the full run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import RUN_LOCK_DIR
+
+STATE_FILE = "/var/lib/rayfleet/converged.json"
+
+# Where rayfleet's roles and the packages they install keep what a full run checks: files
+# anywhere under /etc (with systemd's units and their enablement links, users and groups,
+# sshd's policy), the venvs, bundles and binaries, the pool state and fence lists, the
+# provisioned dashboards, the installed packages, and the SSH authorizations. Change times
+# move with every write, chmod and chown, which a user cannot set back.
+ROOTS = (
+    "/etc",
+    "/opt",
+    "/usr/local",
+    "/var/lib/rayfleet",
+    "/var/lib/grafana/dashboards",
+    "/var/lib/dpkg/status",
+    "/root/.ssh",
+)
+# The run's own bookkeeping, which every run rewrites: the lock and this record.
+EXCLUDED = (RUN_LOCK_DIR, STATE_FILE)
+# The users' homes: only their SSH authorizations, where the pool hosts' key goes.
+HOMES = "/home"
+
+# The facts the roles read (of every host: the cluster's addresses come from them).
+FACT_KEYS = (
+    "default_ipv4",
+    "service_mgr",
+    "distribution",
+    "distribution_version",
+    "distribution_major_version",
+    "os_family",
+    "architecture",
+    "processor_vcpus",
+    "memtotal_mb",
+)
+
+
+def digest(value: Any) -> str:
+    """SHA-256 of a JSON value, keys sorted: the same value digests the same anywhere."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _entry(path: str, info: os.stat_result) -> list[Any]:
+    """What identifies a path's state: a directory by its owner and mode (its entries follow),
+    anything else by its inode and change time too, a link by its target."""
+    entry: list[Any] = [path, stat.S_IFMT(info.st_mode), info.st_mode & 0o7777, info.st_uid,
+                        info.st_gid]
+    if stat.S_ISLNK(info.st_mode):
+        entry.append(os.readlink(path))
+    elif not stat.S_ISDIR(info.st_mode):
+        entry.extend([info.st_ino, info.st_size, info.st_ctime_ns])
+    return entry
+
+
+def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> Iterator[list[Any]]:
+    """Every path under the roots (not following links), sorted, but the excluded ones."""
+    skip = set(excluded)
+    for root in sorted(set(roots)):
+        try:
+            info = os.lstat(root)
+        except FileNotFoundError:
+            yield [root, None]
+            continue
+        if root in skip:
+            continue
+        yield _entry(root, info)
+        if not stat.S_ISDIR(info.st_mode):
+            continue
+        for top, dirs, files in os.walk(root):
+            dirs[:] = sorted(name for name in dirs if os.path.join(top, name) not in skip)
+            for name in sorted(dirs + files):
+                path = os.path.join(top, name)
+                if path in skip:
+                    continue
+                try:
+                    yield _entry(path, os.lstat(path))
+                except FileNotFoundError:  # gone while walking: a change like any other
+                    yield [path, None]
+
+
+def home_ssh_dirs(homes: str = HOMES) -> list[str]:
+    """The users' SSH directories under ``homes``."""
+    try:
+        users = sorted(os.listdir(homes))
+    except FileNotFoundError:
+        return []
+    return [os.path.join(homes, user, ".ssh") for user in users
+            if os.path.isdir(os.path.join(homes, user, ".ssh"))]
+
+
+def state_digest(
+    roots: Iterable[str], services: Mapping[str, str], ruleset: str
+) -> str:
+    """The digest of a host's state: the paths under ``roots``, the enabled services'
+    states (unit to ActiveState), the nftables ruleset."""
+    hasher = hashlib.sha256()
+    for entry in tree_entries(roots):
+        hasher.update(json.dumps(entry).encode())
+        hasher.update(b"\n")
+    hasher.update(digest({"services": dict(services), "ruleset": ruleset}).encode())
+    return hasher.hexdigest()
+
+
+def enabled_units(wants_links: Iterable[str]) -> list[str]:
+    """The services enabled under /etc/systemd/system, from their ``.wants`` links' paths."""
+    return sorted({
+        os.path.basename(path) for path in wants_links
+        if ".wants/" in path and path.endswith(".service")
+    })
+
+
+def verdict(record: Mapping[str, Any] | None, inputs: str, state: str) -> str:
+    """Why the host must take the full run, or "" where it is converged."""
+    if not record:
+        return "no record of a full run of this playbook"
+    if record.get("inputs") != inputs:
+        return "the run's inputs changed since the last full run"
+    if record.get("state") != state:
+        return "the host changed since the last full run"
+    return ""
+
+
+def converged_hosts(
+    checks: Mapping[str, Mapping[str, Any]],
+    nodes: Mapping[str, Mapping[str, Any]],
+    clusters: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """The hosts a run may leave out: each converged by its own check, with every Ray node
+    it runs ALIVE in its cluster as its head's dashboard lists it now, and no GPUs (the ray
+    role reads them through NVML on every run: one may have failed since).
+
+    ``checks`` maps hosts to their converged task results, ``nodes`` and ``clusters`` are
+    the plan's (``rayfleet_plan``).
+    """
+    alive = {
+        name: set(checks.get(nodes[cluster["head"]]["host"], {}).get("alive_nodes") or ())
+        for name, cluster in clusters.items()
+    }
+    unsettled = {
+        node["host"] for node in nodes.values()
+        if not node.get("spare") and (
+            node.get("gpu")
+            or f"{node['address']}/{node.get('slot', 0)}" not in alive.get(node["cluster"], ())
+        )
+    }
+    return sorted(
+        host for host, result in checks.items()
+        if result.get("converged") and host not in unsettled
+    )
+
+
+# The playbooks that only converge hosts: a host converged for one of them skips its plays.
+# The others (join, leave, rotate, teardown) change hosts by design and always run.
+CONVERGING_PLAYBOOKS = (
+    "site.yml",
+    "firewall.yml",
+    "redis.yml",
+    "ray.yml",
+    "pool.yml",
+    "monitoring.yml",
+    "proxy.yml",
+)
+# The cluster's token on every node (the ray role's _ray_auth_token_path), for the head's
+# dashboard.
+NODE_TOKEN_FILE = "/etc/ray/auth-token"
+
+
+def full_run_reason(run_vars: Mapping[str, Any], check_mode: bool) -> str:
+    """Why every host of this run takes every play, or "" where converged hosts may skip.
+
+    Only a whole run of a converging playbook from the controller records and trusts
+    records: not a run limited by tags, a check run, the provisioner's runs, or one that
+    ``rayfleet_skip_converged: false`` asks to run in full.
+    """
+    playbook = run_vars.get("rayfleet_run_playbook")
+    if playbook not in CONVERGING_PLAYBOOKS:
+        return f"{playbook or 'this playbook'} changes hosts on every run"
+    if not _boolean(run_vars.get("rayfleet_skip_converged", True)):
+        return "rayfleet_skip_converged is false"
+    if check_mode:
+        return "a check run records nothing"
+    if list(run_vars.get("ansible_run_tags") or ["all"]) != ["all"] or run_vars.get(
+        "ansible_skip_tags"
+    ):
+        return "a run limited by tags converges part of a host"
+    if "rayfleet_run_lock_under" in run_vars or _boolean(
+        run_vars.get("rayfleet_pool_change", False)
+    ):
+        return "the provisioner's runs change pool hosts"
+    return ""
+
+
+def _boolean(value: Any) -> bool:
+    """A variable's truth as Ansible's ``bool`` filter reads it."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return bool(value)

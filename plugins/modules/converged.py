@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# Copyright: rayfleet contributors
+# Apache License 2.0 (see LICENSE)
+"""Module: checks a host against its record of the last full run, or records it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: converged
+short_description: Whether a full run of a playbook would change nothing on this host
+description:
+  - With O(state=checked), reads the host's record of the last full run of O(playbook) and
+    says whether this run's inputs (O(inputs)) and the host's state are what they were when
+    that run ended. Where they are not, the record of O(playbook) is removed (but in check mode),
+    so that no later run trusts it before a full run records it again.
+  - With O(state=recorded), records the inputs and the host's state as a full run leaves them.
+  - The host's state is every path under C(/etc), C(/opt), C(/usr/local), C(/var/lib/rayfleet),
+    C(/var/lib/grafana/dashboards), C(/var/lib/dpkg/status), C(/root/.ssh), the users' C(.ssh)
+    and O(paths), with its type, owner, mode, inode, size and change time; the running state of
+    every service enabled in C(/etc/systemd/system); and C(nft -s list ruleset).
+  - The record is C(/var/lib/rayfleet/converged.json), root's alone; it holds digests, never a
+    file's content.
+  - The action plugin of the same name computes O(inputs) on the controller.
+version_added: 0.1.0
+author: rayfleet contributors
+options:
+  playbook:
+    description: The playbook the record is of (C(site.yml), C(ray.yml)...).
+    type: str
+    required: true
+  inputs:
+    description: The digest of the run's inputs.
+    type: str
+    required: true
+  state:
+    description: Check the host against its record, or record it.
+    type: str
+    choices: [checked, recorded]
+    default: checked
+  paths:
+    description:
+      - More paths to record the state of, beyond the fixed ones (a role's directories moved
+        elsewhere by its variables). The check reads them from the record.
+    type: list
+    elements: path
+    default: []
+  dashboard_url:
+    description: On a head, its dashboard, to list the nodes ALIVE in its cluster (RV(alive_nodes)).
+    type: str
+  auth_token_file:
+    description: The cluster's token file on the host, for O(dashboard_url).
+    type: path
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Find whether the host is as the last full run of site.yml left it
+  rayfleet.cluster.converged:
+    playbook: site.yml
+  register: converged
+"""
+
+RETURN = r"""
+converged:
+  description: With O(state=checked), whether the record says a full run would change nothing.
+  returned: always
+  type: bool
+reason:
+  description: Why the host is not converged; empty where it is.
+  returned: always
+  type: str
+  sample: the host changed since the last full run
+alive_nodes:
+  description: The nodes O(dashboard_url) lists ALIVE, as C(<node IP>/<slot>); null without it.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
+    ROOTS,
+    STATE_FILE,
+    enabled_units,
+    home_ssh_dirs,
+    state_digest,
+    verdict,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
+
+WANTS_ROOT = "/etc/systemd/system"
+
+
+def read_records(path: str = STATE_FILE) -> dict[str, Any]:
+    """The records per playbook; none where the file is missing or not root's JSON."""
+    try:
+        with open(path, encoding="utf-8") as existing:
+            if os.fstat(existing.fileno()).st_uid != 0:
+                return {}
+            records = json.load(existing)
+    except (OSError, ValueError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+def write_records(records: dict[str, Any], path: str = STATE_FILE) -> None:
+    """Replaces the file at once, root's alone."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    partial = f"{path}.partial"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(records, out, sort_keys=True)
+    os.replace(partial, path)
+
+
+def service_states(units: list[str]) -> dict[str, str]:
+    """Each unit's ActiveState, as systemd has it now."""
+    if not units:
+        return {}
+    shown = subprocess.run(
+        ["systemctl", "show", "--property=Id,ActiveState", *units],
+        capture_output=True, text=True, check=False,
+    ).stdout
+    states: dict[str, str] = {}
+    for block in shown.strip().split("\n\n"):
+        fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in fields:
+            states[fields["Id"]] = fields.get("ActiveState", "")
+    return states
+
+
+def ruleset() -> str:
+    """The nftables ruleset without counters; empty where nft is not installed."""
+    try:
+        listed = subprocess.run(
+            ["nft", "-s", "list", "ruleset"], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return ""
+    return listed.stdout if listed.returncode == 0 else f"nft failed: {listed.stderr}"
+
+
+def host_state(paths: list[str]) -> str:
+    """The digest of the host's state, with ``paths`` beyond the fixed roots."""
+    links = []
+    for top, _dirs, files in os.walk(WANTS_ROOT):
+        links.extend(os.path.join(top, name) for name in files)
+    units = enabled_units(links)
+    return state_digest([*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset())
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "playbook": {"type": "str", "required": True},
+            "inputs": {"type": "str", "required": True},
+            "state": {"type": "str", "choices": ["checked", "recorded"], "default": "checked"},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "dashboard_url": {"type": "str"},
+            "auth_token_file": {"type": "path", "no_log": False},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    records = read_records()
+    playbook = params["playbook"]
+    alive = alive_nodes(params["dashboard_url"], params["auth_token_file"])
+    if params["state"] == "recorded":
+        record = {"inputs": params["inputs"], "paths": params["paths"],
+                  "state": host_state(params["paths"])}
+        if records.get(playbook) != record and not module.check_mode:
+            write_records({**records, playbook: record})
+        # Changes nothing a run manages: the run's own bookkeeping, like its lock.
+        module.exit_json(changed=False, converged=True, reason="", alive_nodes=alive)
+    record = records.get(playbook)
+    paths = list(record.get("paths") or []) if isinstance(record, dict) else []
+    reason = verdict(record if isinstance(record, dict) else None, params["inputs"],
+                     host_state(paths))
+    if reason and record is not None and not module.check_mode:
+        write_records({name: kept for name, kept in records.items() if name != playbook})
+    module.exit_json(changed=False, converged=not reason, reason=reason, alive_nodes=alive)
+
+
+if __name__ == "__main__":
+    main()
