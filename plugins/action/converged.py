@@ -35,7 +35,9 @@ COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 # role's _ray_autoscaler_package_parent).
 COLLECTION_PARTS = ("galaxy.yml", "meta", "playbooks", "plugins", "roles")
 # Variables that name files or directories on the controller: secrets, TLS, the wheelhouse.
-PATH_VARIABLE = re.compile(r"^(ray|redis|grafana|proxy|prometheus|node_exporter|firewall)_\w*_(file|dir)$")
+PATH_VARIABLE = re.compile(
+    r"^(ray|redis|grafana|proxy|prometheus|node_exporter|firewall)_\w*_(file|dir)$"
+)
 # Connection settings and the variables the pool_members inventory plugin adds.
 HOST_VARIABLES = ("ansible_host", "ansible_port", "ansible_user", NODE_ID_VAR, POOL_STATUS_VAR)
 
@@ -65,8 +67,11 @@ def collection_paths(root: Path) -> list[str]:
     package = root / "src" / "rayfleet"
     if not package.is_dir():
         package = root.parents[2] / "rayfleet"
-    return [str(path) for path in (*(root / part for part in COLLECTION_PARTS), package)
-            if path.exists()]
+    return [
+        str(path)
+        for path in (*(root / part for part in COLLECTION_PARTS), package)
+        if path.exists()
+    ]
 
 
 def inventory_paths(sources: Iterable[str]) -> list[str]:
@@ -100,7 +105,8 @@ class ActionModule(ActionBase):
         """The digest of what the run reads on the controller (see the module's docstring)."""
         hostvars = task_vars["hostvars"]
         groups = {
-            name: sorted(members) for name, members in task_vars["groups"].items()
+            name: sorted(members)
+            for name, members in task_vars["groups"].items()
             if not name.startswith("rayfleet_")
         }
         hosts: dict[str, Any] = {}
@@ -108,8 +114,10 @@ class ActionModule(ActionBase):
         for host in sorted(task_vars["groups"].get("all", [])):
             variables = hostvars[host]
             # A spare pool host's facts: only pool.yml reads them, after this check.
-            facts = {} if spare_pool_host(host, task_vars["groups"]) else (
-                variables.get("ansible_facts") or {}
+            facts = (
+                {}
+                if spare_pool_host(host, task_vars["groups"])
+                else (variables.get("ansible_facts") or {})
             )
             hosts[host] = {
                 "vars": {name: variables.get(name) for name in HOST_VARIABLES},
@@ -118,7 +126,7 @@ class ActionModule(ActionBase):
             named_paths.extend(self._named_paths(variables))
         extra_vars = list(context.CLIARGS.get("extra_vars") or ())
         sources = inventory_paths(task_vars.get("ansible_inventory_sources") or [])
-        parts = ({
+        parts = {
             "host": task_vars["inventory_hostname"],
             "ansible": task_vars.get("ansible_version", {}).get("full"),
             "collection": file_signatures(collection_paths(COLLECTION_ROOT)),
@@ -127,7 +135,7 @@ class ActionModule(ActionBase):
             "groups": groups,
             "hosts": hosts,
             "environment": {name: os.environ.get(name) for name in ("HOME", "USER")},
-        })
+        }
         return digest(parts)
 
     def _named_paths(self, variables: Any) -> list[str]:

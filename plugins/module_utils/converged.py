@@ -67,8 +67,13 @@ def digest(value: Any) -> str:
 def _entry(path: str, info: os.stat_result) -> list[Any]:
     """What identifies a path's state: a directory by its owner and mode (its entries follow),
     anything else by its inode and change time too, a link by its target."""
-    entry: list[Any] = [path, stat.S_IFMT(info.st_mode), info.st_mode & 0o7777, info.st_uid,
-                        info.st_gid]
+    entry: list[Any] = [
+        path,
+        stat.S_IFMT(info.st_mode),
+        info.st_mode & 0o7777,
+        info.st_uid,
+        info.st_gid,
+    ]
     if stat.S_ISLNK(info.st_mode):
         entry.append(os.readlink(path))
     elif not stat.S_ISDIR(info.st_mode):
@@ -108,13 +113,14 @@ def home_ssh_dirs(homes: str = HOMES) -> list[str]:
         users = sorted(os.listdir(homes))
     except FileNotFoundError:
         return []
-    return [os.path.join(homes, user, ".ssh") for user in users
-            if os.path.isdir(os.path.join(homes, user, ".ssh"))]
+    return [
+        os.path.join(homes, user, ".ssh")
+        for user in users
+        if os.path.isdir(os.path.join(homes, user, ".ssh"))
+    ]
 
 
-def state_digest(
-    roots: Iterable[str], services: Mapping[str, str], ruleset: str
-) -> str:
+def state_digest(roots: Iterable[str], services: Mapping[str, str], ruleset: str) -> str:
     """The digest of a host's state: the paths under ``roots``, the enabled services'
     states (unit to ActiveState), the nftables ruleset."""
     hasher = hashlib.sha256()
@@ -127,10 +133,13 @@ def state_digest(
 
 def enabled_units(wants_links: Iterable[str]) -> list[str]:
     """The services enabled under /etc/systemd/system, from their ``.wants`` links' paths."""
-    return sorted({
-        os.path.basename(path) for path in wants_links
-        if ".wants/" in path and path.endswith(".service")
-    })
+    return sorted(
+        {
+            os.path.basename(path)
+            for path in wants_links
+            if ".wants/" in path and path.endswith(".service")
+        }
+    )
 
 
 def verdict(record: Mapping[str, Any] | None, inputs: str, state: str) -> str:
@@ -161,15 +170,16 @@ def converged_hosts(
         for name, cluster in clusters.items()
     }
     unsettled = {
-        node["host"] for node in nodes.values()
-        if not node.get("spare") and (
+        node["host"]
+        for node in nodes.values()
+        if not node.get("spare")
+        and (
             node.get("gpu")
             or f"{node['address']}/{node.get('slot', 0)}" not in alive.get(node["cluster"], ())
         )
     }
     return sorted(
-        host for host, result in checks.items()
-        if result.get("converged") and host not in unsettled
+        host for host, result in checks.items() if result.get("converged") and host not in unsettled
     )
 
 

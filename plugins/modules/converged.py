@@ -129,7 +129,9 @@ def service_states(units: list[str]) -> dict[str, str]:
         return {}
     shown = subprocess.run(
         ["systemctl", "show", "--property=Id,ActiveState", *units],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     states: dict[str, str] = {}
     for block in shown.strip().split("\n\n"):
@@ -152,7 +154,7 @@ def ruleset() -> str:
 
 def host_state(paths: list[str]) -> str:
     """The digest of the host's state, with ``paths`` beyond the fixed roots."""
-    links = []
+    links: list[str] = []
     for top, _dirs, files in os.walk(WANTS_ROOT):
         links.extend(os.path.join(top, name) for name in files)
     units = enabled_units(links)
@@ -176,17 +178,19 @@ def main() -> None:
     playbook = params["playbook"]
     alive = alive_nodes(params["dashboard_url"], params["auth_token_file"])
     if params["state"] == "recorded":
-        record = {"inputs": params["inputs"], "paths": params["paths"],
-                  "state": host_state(params["paths"])}
+        record = {
+            "inputs": params["inputs"],
+            "paths": params["paths"],
+            "state": host_state(params["paths"]),
+        }
         if records.get(playbook) != record and not module.check_mode:
             write_records({**records, playbook: record})
         # Changes nothing a run manages: the run's own bookkeeping, like its lock.
         module.exit_json(changed=False, converged=True, reason="", alive_nodes=alive)
-    record = records.get(playbook)
-    paths = list(record.get("paths") or []) if isinstance(record, dict) else []
-    reason = verdict(record if isinstance(record, dict) else None, params["inputs"],
-                     host_state(paths))
-    if reason and record is not None and not module.check_mode:
+    found = records.get(playbook)
+    last = found if isinstance(found, dict) else None
+    reason = verdict(last, params["inputs"], host_state(list((last or {}).get("paths") or [])))
+    if reason and found is not None and not module.check_mode:
         write_records({name: kept for name, kept in records.items() if name != playbook})
     module.exit_json(changed=False, converged=not reason, reason=reason, alive_nodes=alive)
 
