@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils import converged
 from rayfleet.auth import NODE_TOKEN_FILE, controller_token_file
 
 
@@ -33,3 +34,8 @@ def test_the_node_token_file_is_the_one_the_role_installs(repo_root: Path) -> No
     internal = role_file(repo_root, "vars/main.yml")
     rendered = render(internal["_ray_auth_token_path"], _ray_config_dir=internal["_ray_config_dir"])
     assert Path(rendered) == NODE_TOKEN_FILE
+
+
+def test_validation_asks_each_head_with_the_token_file_the_role_installs() -> None:
+    # validate.yml's converged check lists the head's ALIVE nodes with it.
+    assert Path(converged.NODE_TOKEN_FILE) == NODE_TOKEN_FILE

@@ -1,0 +1,210 @@
+"""Converged hosts: what a run compares to leave a host out, and when it may."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ansible_collections.rayfleet.cluster.plugins.action.converged import (
+    extra_var_files,
+    file_signatures,
+    inventory_paths,
+)
+from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
+    converged_hosts,
+    enabled_units,
+    full_run_reason,
+    state_digest,
+    verdict,
+)
+from ansible_collections.rayfleet.cluster.plugins.modules.converged import (
+    read_records,
+    write_records,
+)
+
+
+def tree(root: Path) -> Path:
+    (root / "etc" / "ray").mkdir(parents=True)
+    (root / "etc" / "ray" / "labels.yaml").write_text("zone: a\n")
+    (root / "etc" / "ray" / "ray.env").write_text("RAY_X=1\n")
+    (root / "etc" / "current").symlink_to("ray")
+    return root / "etc"
+
+
+def digest_of(root: Path, services: dict[str, str] | None = None, ruleset: str = "") -> str:
+    return state_digest([str(root)], services or {"ray.service": "active"}, ruleset)
+
+
+def test_an_unchanged_host_digests_the_same(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    assert digest_of(root) == digest_of(root)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root: (root / "ray" / "labels.yaml").write_text("zone: a\n"),  # same bytes again
+        lambda root: (root / "ray" / "labels.yaml").chmod(0o644),
+        lambda root: (root / "ray" / "new.env").write_text(""),
+        lambda root: (root / "ray" / "ray.env").unlink(),
+        lambda root: ((root / "current").unlink(), (root / "current").symlink_to("other")),
+        lambda root: (root / "ray").chmod(0o700),
+    ],
+    ids=["rewritten", "chmod", "added", "removed", "relinked", "directory-mode"],
+)
+def test_any_write_or_change_of_owner_mode_or_link_changes_the_digest(
+    tmp_path: Path, change: Any
+) -> None:
+    root = tree(tmp_path)
+    before = digest_of(root)
+    # Change times have a clock's resolution: one tick apart at least.
+    os.utime(root / "ray" / "labels.yaml", ns=(0, 0))
+    before = digest_of(root)
+    change(root)
+    assert digest_of(root) != before
+
+
+def test_a_stopped_service_or_another_ruleset_changes_the_digest(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    assert digest_of(root, {"ray.service": "inactive"}) != digest_of(root)
+    assert digest_of(root, ruleset="table inet rayfleet {}") != digest_of(root)
+
+
+def test_the_runs_own_lock_and_record_are_left_out(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    before = digest_of(root)
+    excluded = [str(root / "lock"), str(root / "converged.json")]
+    from ansible_collections.rayfleet.cluster.plugins.module_utils import converged
+
+    entries = list(converged.tree_entries([str(root)], excluded))
+    (root / "lock").mkdir()
+    (root / "lock" / "holder.json").write_text("{}")
+    (root / "converged.json").write_text("{}")
+    assert list(converged.tree_entries([str(root)], excluded)) == entries
+    assert digest_of(root) != before  # outside the excluded paths, they count
+
+
+def test_a_missing_root_is_a_state_of_its_own(tmp_path: Path) -> None:
+    assert digest_of(tmp_path / "absent") != digest_of(tree(tmp_path))
+
+
+def test_enabled_services_are_those_linked_in_a_targets_wants() -> None:
+    links = [
+        "/etc/systemd/system/multi-user.target.wants/ray.service",
+        "/etc/systemd/system/multi-user.target.wants/ray.service",
+        "/etc/systemd/system/timers.target.wants/apt-daily.timer",
+        "/etc/systemd/system/ray.service",
+    ]
+    assert enabled_units(links) == ["ray.service"]
+
+
+def test_the_verdict_names_why_a_host_takes_the_full_run() -> None:
+    record = {"inputs": "i", "state": "s"}
+    assert verdict(None, "i", "s") == "no record of a full run of this playbook"
+    assert verdict(record, "other", "s") == "the run's inputs changed since the last full run"
+    assert verdict(record, "i", "other") == "the host changed since the last full run"
+    assert verdict(record, "i", "s") == ""
+
+
+PLAN_NODES = {
+    "head": {"host": "head", "cluster": "c", "address": "10.0.0.10", "slot": 0},
+    "w1": {"host": "w1", "cluster": "c", "address": "10.0.0.11", "slot": 0},
+    "w1/1": {"host": "w1", "cluster": "c", "address": "10.0.0.11", "slot": 1},
+    "gpu": {"host": "gpu", "cluster": "c", "address": "10.0.0.12", "slot": 0, "gpu": True},
+    "pool": {"host": "pool", "cluster": "c", "address": "10.0.0.21", "slot": 0, "spare": True},
+}
+CLUSTERS = {"c": {"head": "head"}}
+ALIVE = ["10.0.0.10/0", "10.0.0.11/0", "10.0.0.11/1", "10.0.0.12/0"]
+
+
+def checks(alive: list[str] | None = ALIVE, **converged: bool) -> dict[str, dict[str, Any]]:
+    hosts = {"head": True, "w1": True, "gpu": True, "pool": True, "redis": True}
+    results: dict[str, dict[str, Any]] = {
+        host: {"converged": converged.get(host, default)} for host, default in hosts.items()
+    }
+    results["head"]["alive_nodes"] = alive
+    return results
+
+
+def test_converged_hosts_with_every_node_alive_are_left_out_but_gpu_hosts() -> None:
+    # The GPU host: NVML is read on every run. A spare pool host and Redis run no node.
+    assert converged_hosts(checks(), PLAN_NODES, CLUSTERS) == ["head", "pool", "redis", "w1"]
+
+
+def test_a_host_with_a_node_not_alive_takes_the_run() -> None:
+    alive = [node for node in ALIVE if node != "10.0.0.11/1"]
+    assert "w1" not in converged_hosts(checks(alive), PLAN_NODES, CLUSTERS)
+
+
+def test_without_the_heads_list_no_ray_host_is_left_out() -> None:
+    assert converged_hosts(checks(None), PLAN_NODES, CLUSTERS) == ["pool", "redis"]
+
+
+def test_a_host_not_converged_by_its_own_check_takes_the_run() -> None:
+    assert "w1" not in converged_hosts(checks(w1=False), PLAN_NODES, CLUSTERS)
+    # A skipped or unreachable check says nothing: the host takes the run.
+    results = checks()
+    results["w1"] = {"skipped": True}
+    results["redis"] = {"unreachable": True}
+    assert converged_hosts(results, PLAN_NODES, CLUSTERS) == ["head", "pool"]
+
+
+RUN = {"rayfleet_run_playbook": "site.yml", "ansible_run_tags": ["all"], "ansible_skip_tags": []}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check_mode", "reason"),
+    [
+        ({}, False, ""),
+        ({"rayfleet_run_playbook": "teardown.yml"}, False, "teardown.yml changes hosts on every run"),
+        ({"rayfleet_run_playbook": "rotate.yml"}, False, "rotate.yml changes hosts on every run"),
+        ({"rayfleet_skip_converged": "false"}, False, "rayfleet_skip_converged is false"),
+        ({}, True, "a check run records nothing"),
+        ({"ansible_run_tags": ["ray"]}, False, "a run limited by tags converges part of a host"),
+        ({"ansible_skip_tags": ["ray"]}, False, "a run limited by tags converges part of a host"),
+        ({"rayfleet_run_lock_under": "x"}, False, "the provisioner's runs change pool hosts"),
+        ({"rayfleet_pool_change": True}, False, "the provisioner's runs change pool hosts"),
+    ],
+)
+def test_only_a_whole_converging_run_from_the_controller_leaves_hosts_out(
+    overrides: dict[str, Any], check_mode: bool, reason: str
+) -> None:
+    assert full_run_reason({**RUN, **overrides}, check_mode) == reason
+
+
+def test_records_are_root_owned_json_written_whole_for_root_alone(tmp_path: Path) -> None:
+    path = str(tmp_path / "lib" / "converged.json")
+    assert read_records(path) == {}
+    write_records({"site.yml": {"inputs": "i", "state": "s"}}, path)
+    assert read_records(path) == {"site.yml": {"inputs": "i", "state": "s"}}
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    Path(path).write_text("not json")
+    assert read_records(path) == {}
+    write_records({"site.yml": {}}, path)
+    os.chown(path, 1000, 1000)  # another user's file is no record
+    assert read_records(path) == {}
+
+
+def test_the_inputs_cover_the_inventory_its_vars_and_credentials(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("all: {}\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / ".credentials").mkdir()
+    assert inventory_paths([str(hosts)]) == [
+        str(hosts),
+        str(tmp_path / "group_vars"),
+        str(tmp_path / ".credentials"),
+    ]
+    assert extra_var_files(["a=1", "@vars.yml"]) == ["vars.yml"]
+
+
+def test_a_changed_file_of_the_inputs_changes_its_signature(tmp_path: Path) -> None:
+    secret = tmp_path / ".credentials" / "token"
+    secret.parent.mkdir()
+    secret.write_text("a")
+    before = file_signatures([str(tmp_path)])
+    os.utime(secret, ns=(1, 1))
+    assert file_signatures([str(tmp_path)]) != before
