@@ -36,8 +36,11 @@ COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 COLLECTION_PARTS = ("galaxy.yml", "meta", "playbooks", "plugins", "roles")
 # Variables that name files or directories on the controller: secrets, TLS, the wheelhouse.
 PATH_VARIABLE = re.compile(
-    r"^(ray|redis|grafana|proxy|prometheus|node_exporter|firewall)_\w*_(file|dir)$"
+    r"^(ray|redis|grafana|proxy|prometheus|ray_autoscaler)_\w*_file$"
+    r"|^(ray_tls|redis_tls|proxy_ca|ray_wheelhouse)_dir$"
 )
+# What validation made of the effective variables of every host (whatever their source).
+PLAN_FACTS = ("rayfleet_plan", "rayfleet_firewall", "rayfleet_monitoring", "rayfleet_proxy")
 # Connection settings and the variables the pool_members inventory plugin adds.
 HOST_VARIABLES = ("ansible_host", "ansible_port", "ansible_user", NODE_ID_VAR, POOL_STATUS_VAR)
 
@@ -122,6 +125,9 @@ class ActionModule(ActionBase):
             hosts[host] = {
                 "vars": {name: variables.get(name) for name in HOST_VARIABLES},
                 "facts": {key: facts.get(key) for key in FACT_KEYS},
+                # The controller's address as the host sees it: the firewall's default
+                # admin network.
+                "controller": str((facts.get("env") or {}).get("SSH_CONNECTION", "")).split()[:1],
             }
             named_paths.extend(self._named_paths(variables))
         extra_vars = list(context.CLIARGS.get("extra_vars") or ())
@@ -133,6 +139,7 @@ class ActionModule(ActionBase):
             "inventory": file_signatures(sources + named_paths + extra_var_files(extra_vars)),
             "extra_vars": extra_vars,
             "groups": groups,
+            "plan": {name: task_vars.get(name) for name in PLAN_FACTS},
             "hosts": hosts,
             "environment": {name: os.environ.get(name) for name in ("HOME", "USER")},
         }

@@ -183,11 +183,14 @@ class ActionModule(ActionBase):
             # must take them all through every play (full_run: why).
             "rayfleet_converged_check": {
                 "full_run": full_run_reason(task_vars, bool(self._play_context.check_mode)),
+                # Each head's dashboard, and the token it asks with where the cluster has one.
                 "dashboards": {
-                    plan.nodes[cluster.head].host: f"http://{cluster.dashboard_address}"
+                    plan.nodes[cluster.head].host: {
+                        "url": f"http://{cluster.dashboard_address}",
+                        "token_file": NODE_TOKEN_FILE if cluster.auth_mode == "token" else None,
+                    }
                     for cluster in plan.clusters.values()
                 },
-                "token_file": NODE_TOKEN_FILE,
             },
         }
         return result

@@ -40,7 +40,7 @@ ROOTS = (
     "/root/.ssh",
 )
 # The run's own bookkeeping, which every run rewrites: the lock and this record.
-EXCLUDED = (RUN_LOCK_DIR, STATE_FILE)
+EXCLUDED = (RUN_LOCK_DIR, STATE_FILE, f"{STATE_FILE}.partial")
 # The users' homes: only their SSH authorizations, where the pool hosts' key goes.
 HOMES = "/home"
 
@@ -120,14 +120,19 @@ def home_ssh_dirs(homes: str = HOMES) -> list[str]:
     ]
 
 
-def state_digest(roots: Iterable[str], services: Mapping[str, str], ruleset: str) -> str:
+def state_digest(
+    roots: Iterable[str], services: Mapping[str, str], ruleset: str, shm_bytes: int = 0
+) -> str:
     """The digest of a host's state: the paths under ``roots``, the enabled services'
-    states (unit to ActiveState), the nftables ruleset."""
+    states (unit to ActiveState), the nftables ruleset, the size of /dev/shm (the object
+    store is sized to fit)."""
     hasher = hashlib.sha256()
     for entry in tree_entries(roots):
         hasher.update(json.dumps(entry).encode())
         hasher.update(b"\n")
-    hasher.update(digest({"services": dict(services), "ruleset": ruleset}).encode())
+    hasher.update(
+        digest({"services": dict(services), "ruleset": ruleset, "shm": shm_bytes}).encode()
+    )
     return hasher.hexdigest()
 
 
@@ -142,10 +147,23 @@ def enabled_units(wants_links: Iterable[str]) -> list[str]:
     )
 
 
-def verdict(record: Mapping[str, Any] | None, inputs: str, state: str) -> str:
+# A record this old is stale: what a full run does by the date (renewing certificates due
+# within ray_tls_renew_days) is done within a day.
+MAX_AGE_S = 86400.0
+
+
+def verdict(
+    record: Mapping[str, Any] | None,
+    inputs: str,
+    state: str,
+    now: float,
+    max_age_s: float = MAX_AGE_S,
+) -> str:
     """Why the host must take the full run, or "" where it is converged."""
     if not record:
         return "no record of a full run of this playbook"
+    if not 0 <= now - float(record.get("recorded_at") or 0) <= max_age_s:
+        return "the last full run is more than a day old"
     if record.get("inputs") != inputs:
         return "the run's inputs changed since the last full run"
     if record.get("state") != state:
@@ -159,8 +177,8 @@ def converged_hosts(
     clusters: Mapping[str, Mapping[str, Any]],
 ) -> list[str]:
     """The hosts a run may leave out: each converged by its own check, with every Ray node
-    it runs ALIVE in its cluster as its head's dashboard lists it now, and no GPUs (the ray
-    role reads them through NVML on every run: one may have failed since).
+    it runs ALIVE in its cluster as its converged head's dashboard lists it now, and no GPUs
+    (the ray role reads them through NVML on every run: one may have failed since).
 
     ``checks`` maps hosts to their converged task results, ``nodes`` and ``clusters`` are
     the plan's (``rayfleet_plan``).
@@ -168,6 +186,8 @@ def converged_hosts(
     alive = {
         name: set(checks.get(nodes[cluster["head"]]["host"], {}).get("alive_nodes") or ())
         for name, cluster in clusters.items()
+        # A head that takes the run may restart: its workers take it too, and wait for it.
+        if checks.get(nodes[cluster["head"]]["host"], {}).get("converged")
     }
     unsettled = {
         node["host"]

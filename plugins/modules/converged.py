@@ -84,6 +84,7 @@ alive_nodes:
 import json
 import os
 import subprocess
+import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -115,7 +116,6 @@ def read_records(path: str = STATE_FILE) -> dict[str, Any]:
 
 def write_records(records: dict[str, Any], path: str = STATE_FILE) -> None:
     """Replaces the file at once, root's alone."""
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     partial = f"{path}.partial"
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
@@ -152,13 +152,24 @@ def ruleset() -> str:
     return listed.stdout if listed.returncode == 0 else f"nft failed: {listed.stderr}"
 
 
+def shm_bytes() -> int:
+    """The size of /dev/shm; 0 where there is none."""
+    try:
+        info = os.statvfs("/dev/shm")
+    except OSError:
+        return 0
+    return info.f_blocks * info.f_frsize
+
+
 def host_state(paths: list[str]) -> str:
     """The digest of the host's state, with ``paths`` beyond the fixed roots."""
     links: list[str] = []
     for top, _dirs, files in os.walk(WANTS_ROOT):
         links.extend(os.path.join(top, name) for name in files)
     units = enabled_units(links)
-    return state_digest([*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset())
+    return state_digest(
+        [*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset(), shm_bytes()
+    )
 
 
 def main() -> None:
@@ -178,18 +189,27 @@ def main() -> None:
     playbook = params["playbook"]
     alive = alive_nodes(params["dashboard_url"], params["auth_token_file"])
     if params["state"] == "recorded":
+        # Made before the state is read: the record's own directory is no change of the host.
+        if not module.check_mode:
+            os.makedirs(os.path.dirname(STATE_FILE), mode=0o755, exist_ok=True)
         record = {
             "inputs": params["inputs"],
             "paths": params["paths"],
             "state": host_state(params["paths"]),
+            "recorded_at": time.time(),
         }
-        if records.get(playbook) != record and not module.check_mode:
+        if not module.check_mode:
             write_records({**records, playbook: record})
         # Changes nothing a run manages: the run's own bookkeeping, like its lock.
         module.exit_json(changed=False, converged=True, reason="", alive_nodes=alive)
     found = records.get(playbook)
     last = found if isinstance(found, dict) else None
-    reason = verdict(last, params["inputs"], host_state(list((last or {}).get("paths") or [])))
+    try:
+        state = host_state(list((last or {}).get("paths") or []))
+    # A state this check cannot read is no proof: the host takes the run, which says why.
+    except OSError as error:
+        state = f"unreadable: {error}"
+    reason = verdict(last, params["inputs"], state, time.time())
     if reason and found is not None and not module.check_mode:
         write_records({name: kept for name, kept in records.items() if name != playbook})
     module.exit_json(changed=False, converged=not reason, reason=reason, alive_nodes=alive)

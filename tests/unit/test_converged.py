@@ -14,10 +14,12 @@ from ansible_collections.rayfleet.cluster.plugins.action.converged import (
     inventory_paths,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
+    MAX_AGE_S,
     converged_hosts,
     enabled_units,
     full_run_reason,
     state_digest,
+    tree_entries,
     verdict,
 )
 from ansible_collections.rayfleet.cluster.plugins.modules.converged import (
@@ -60,31 +62,30 @@ def test_any_write_or_change_of_owner_mode_or_link_changes_the_digest(
 ) -> None:
     root = tree(tmp_path)
     before = digest_of(root)
-    # Change times have a clock's resolution: one tick apart at least.
-    os.utime(root / "ray" / "labels.yaml", ns=(0, 0))
-    before = digest_of(root)
     change(root)
     assert digest_of(root) != before
 
 
-def test_a_stopped_service_or_another_ruleset_changes_the_digest(tmp_path: Path) -> None:
+def test_a_stopped_service_another_ruleset_or_shm_size_changes_the_digest(tmp_path: Path) -> None:
     root = tree(tmp_path)
     assert digest_of(root, {"ray.service": "inactive"}) != digest_of(root)
     assert digest_of(root, ruleset="table inet rayfleet {}") != digest_of(root)
+    services = {"ray.service": "active"}
+    assert state_digest([str(root)], services, "", 1 << 30) != state_digest(
+        [str(root)], services, "", 2 << 30
+    )
 
 
 def test_the_runs_own_lock_and_record_are_left_out(tmp_path: Path) -> None:
     root = tree(tmp_path)
     before = digest_of(root)
     excluded = [str(root / "lock"), str(root / "converged.json")]
-    from ansible_collections.rayfleet.cluster.plugins.module_utils import converged
-
-    entries = list(converged.tree_entries([str(root)], excluded))
+    entries = list(tree_entries([str(root)], excluded))
     (root / "lock").mkdir()
     (root / "lock" / "holder.json").write_text("{}")
     (root / "converged.json").write_text("{}")
-    assert list(converged.tree_entries([str(root)], excluded)) == entries
-    assert digest_of(root) != before  # outside the excluded paths, they count
+    assert list(tree_entries([str(root)], excluded)) == entries
+    assert digest_of(root) != before  # not excluded from another walk, they count
 
 
 def test_a_missing_root_is_a_state_of_its_own(tmp_path: Path) -> None:
@@ -102,11 +103,20 @@ def test_enabled_services_are_those_linked_in_a_targets_wants() -> None:
 
 
 def test_the_verdict_names_why_a_host_takes_the_full_run() -> None:
-    record = {"inputs": "i", "state": "s"}
-    assert verdict(None, "i", "s") == "no record of a full run of this playbook"
-    assert verdict(record, "other", "s") == "the run's inputs changed since the last full run"
-    assert verdict(record, "i", "other") == "the host changed since the last full run"
-    assert verdict(record, "i", "s") == ""
+    now = 1_000_000.0
+    record = {"inputs": "i", "state": "s", "recorded_at": now - 60}
+    assert verdict(None, "i", "s", now) == "no record of a full run of this playbook"
+    assert verdict(record, "other", "s", now) == "the run's inputs changed since the last full run"
+    assert verdict(record, "i", "other", now) == "the host changed since the last full run"
+    assert verdict(record, "i", "s", now) == ""
+
+
+def test_a_record_older_than_a_day_or_from_the_future_is_stale() -> None:
+    # A full run renews what is due by the date (certificates): at least once a day.
+    now = 1_000_000.0
+    for recorded_at in (now - MAX_AGE_S - 1, now + 60, None):
+        record = {"inputs": "i", "state": "s", "recorded_at": recorded_at}
+        assert verdict(record, "i", "s", now) == "the last full run is more than a day old"
 
 
 PLAN_NODES = {
@@ -143,6 +153,11 @@ def test_without_the_heads_list_no_ray_host_is_left_out() -> None:
     assert converged_hosts(checks(None), PLAN_NODES, CLUSTERS) == ["pool", "redis"]
 
 
+def test_the_workers_of_a_head_that_takes_the_run_take_it_too() -> None:
+    # The head may restart: its workers wait for it in their own run.
+    assert converged_hosts(checks(head=False), PLAN_NODES, CLUSTERS) == ["pool", "redis"]
+
+
 def test_a_host_not_converged_by_its_own_check_takes_the_run() -> None:
     assert "w1" not in converged_hosts(checks(w1=False), PLAN_NODES, CLUSTERS)
     # A skipped or unreachable check says nothing: the host takes the run.
@@ -159,7 +174,11 @@ RUN = {"rayfleet_run_playbook": "site.yml", "ansible_run_tags": ["all"], "ansibl
     ("overrides", "check_mode", "reason"),
     [
         ({}, False, ""),
-        ({"rayfleet_run_playbook": "teardown.yml"}, False, "teardown.yml changes hosts on every run"),
+        (
+            {"rayfleet_run_playbook": "teardown.yml"},
+            False,
+            "teardown.yml changes hosts on every run",
+        ),
         ({"rayfleet_run_playbook": "rotate.yml"}, False, "rotate.yml changes hosts on every run"),
         ({"rayfleet_skip_converged": "false"}, False, "rayfleet_skip_converged is false"),
         ({}, True, "a check run records nothing"),
@@ -176,7 +195,7 @@ def test_only_a_whole_converging_run_from_the_controller_leaves_hosts_out(
 
 
 def test_records_are_root_owned_json_written_whole_for_root_alone(tmp_path: Path) -> None:
-    path = str(tmp_path / "lib" / "converged.json")
+    path = str(tmp_path / "converged.json")
     assert read_records(path) == {}
     write_records({"site.yml": {"inputs": "i", "state": "s"}}, path)
     assert read_records(path) == {"site.yml": {"inputs": "i", "state": "s"}}
