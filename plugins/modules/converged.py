@@ -98,6 +98,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import 
     verdict,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
+from ansible_collections.rayfleet.cluster.plugins.module_utils.shm import shm_bytes
 
 WANTS_ROOT = "/etc/systemd/system"
 
@@ -150,15 +151,6 @@ def ruleset() -> str:
     except FileNotFoundError:
         return ""
     return listed.stdout if listed.returncode == 0 else f"nft failed: {listed.stderr}"
-
-
-def shm_bytes() -> int:
-    """The size of /dev/shm; 0 where there is none."""
-    try:
-        info = os.statvfs("/dev/shm")
-    except OSError:
-        return 0
-    return info.f_blocks * info.f_frsize
 
 
 def host_state(paths: list[str]) -> str:

@@ -174,6 +174,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
+from ansible_collections.rayfleet.cluster.plugins.module_utils.shm import shm_bytes
 
 UNIT_DIR = "/etc/systemd/system"
 # A unit in these states runs, or is about to: a change of its settings restarts it.
@@ -200,14 +201,6 @@ def libc_version() -> str:
         return os.confstr("CS_GNU_LIBC_VERSION") or ""
     except (ValueError, OSError):
         return ""
-
-
-def shm_bytes() -> int:
-    try:
-        info = os.statvfs("/dev/shm")
-    except OSError:
-        return 0
-    return info.f_blocks * info.f_frsize
 
 
 def read_text(path: str) -> str | None:
