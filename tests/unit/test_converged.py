@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.rayfleet.cluster.plugins.action.converged import (
+    ActionModule,
     extra_var_files,
     file_signatures,
     inventory_paths,
@@ -227,3 +228,72 @@ def test_a_changed_file_of_the_inputs_changes_its_signature(tmp_path: Path) -> N
     before = file_signatures([str(tmp_path)])
     os.utime(secret, ns=(1, 1))
     assert file_signatures([str(tmp_path)]) != before
+
+
+def inputs_of(task_vars: dict[str, Any]) -> str:
+    action = object.__new__(ActionModule)  # inputs() reads only the task's variables
+    return action.inputs(task_vars)
+
+
+def run_vars(tmp_path: Path) -> dict[str, Any]:
+    (tmp_path / "hosts.yml").write_text("all: {}\n")
+    facts: dict[str, Any] = {
+        "default_ipv4": {"address": "10.0.0.10"},
+        "uptime_seconds": 5,
+        "env": {"SSH_CONNECTION": "10.0.0.1 50000 10.0.0.10 22"},
+    }
+    return {
+        "inventory_hostname": "head",
+        "ansible_version": {"full": "2.19.0"},
+        "ansible_inventory_sources": [str(tmp_path / "hosts.yml")],
+        "groups": {"all": ["head", "pool-1"], "ray_pool": ["pool-1"], "ray_head": ["head"]},
+        "hostvars": {
+            "head": {"ansible_host": "10.0.0.10", "ansible_facts": facts},
+            "pool-1": {"ansible_host": "10.0.0.21"},
+        },
+        "rayfleet_plan": {"clusters": {}},
+    }
+
+
+def test_the_inputs_are_the_same_when_the_check_and_the_record_read_the_same_run(
+    tmp_path: Path,
+) -> None:
+    at_check = run_vars(tmp_path)
+    at_record = run_vars(tmp_path)
+    # What the run does meanwhile: groups of its own, a spare pool host's facts (pool.yml),
+    # facts no role reads, another SSH connection from the same controller.
+    at_record["groups"]["rayfleet_converged"] = ["head"]
+    at_record["hostvars"]["pool-1"]["ansible_facts"] = {"default_ipv4": {"address": "x"}}
+    head_facts = at_record["hostvars"]["head"]["ansible_facts"]
+    head_facts["uptime_seconds"] = 99
+    head_facts["env"] = {"SSH_CONNECTION": "10.0.0.1 50001 10.0.0.10 22"}
+    assert inputs_of(at_check) == inputs_of(at_record)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda run: run["hostvars"]["head"]["ansible_facts"].update(
+            default_ipv4={"address": "10.0.0.99"}
+        ),
+        lambda run: run["hostvars"]["head"]["ansible_facts"].update(
+            env={"SSH_CONNECTION": "10.0.0.2 50000 10.0.0.10 22"}
+        ),
+        lambda run: run["hostvars"]["pool-1"].update(ansible_host="10.0.0.22"),
+        lambda run: run["groups"].update(ray_pool_members=["pool-1"]),
+        lambda run: run.update(rayfleet_plan={"clusters": {"c": {}}}),
+        lambda run: run.update(inventory_hostname="pool-1"),
+    ],
+    ids=["address", "controller", "host-variable", "members", "plan", "host"],
+)
+def test_a_changed_input_changes_the_digest(tmp_path: Path, change: Any) -> None:
+    before = inputs_of(run_vars(tmp_path))
+    changed = run_vars(tmp_path)
+    change(changed)
+    assert inputs_of(changed) != before
+
+
+def test_an_edited_inventory_file_changes_the_digest(tmp_path: Path) -> None:
+    before = inputs_of(run_vars(tmp_path))
+    os.utime(tmp_path / "hosts.yml", ns=(1, 1))
+    assert inputs_of(run_vars(tmp_path)) != before
