@@ -84,27 +84,37 @@ def _entry(path: str, info: os.stat_result) -> list[Any]:
 def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> Iterator[list[Any]]:
     """Every path under the roots (not following links), sorted, but the excluded ones."""
     skip = set(excluded)
-    for root in sorted(set(roots)):
+    for root in sorted(set(roots) - skip):
         try:
             info = os.lstat(root)
         except FileNotFoundError:
             yield [root, None]
             continue
-        if root in skip:
-            continue
         yield _entry(root, info)
-        if not stat.S_ISDIR(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            yield from _directory_entries(root, skip)
+
+
+def _directory_entries(directory: str, skip: set[str]) -> Iterator[list[Any]]:
+    """The entries under a directory, depth first, each directory's sorted by name."""
+    try:
+        with os.scandir(directory) as listing:
+            children = sorted(listing, key=lambda child: child.name)
+    # Gone or unreadable while walking: a change like any other.
+    except OSError as error:
+        yield [directory, type(error).__name__]
+        return
+    for child in children:
+        if child.path in skip:
             continue
-        for top, dirs, files in os.walk(root):
-            dirs[:] = sorted(name for name in dirs if os.path.join(top, name) not in skip)
-            for name in sorted(dirs + files):
-                path = os.path.join(top, name)
-                if path in skip:
-                    continue
-                try:
-                    yield _entry(path, os.lstat(path))
-                except FileNotFoundError:  # gone while walking: a change like any other
-                    yield [path, None]
+        try:
+            info = child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            yield [child.path, None]
+            continue
+        yield _entry(child.path, info)
+        if stat.S_ISDIR(info.st_mode):
+            yield from _directory_entries(child.path, skip)
 
 
 def home_ssh_dirs(homes: str = HOMES) -> list[str]:
@@ -155,18 +165,19 @@ MAX_AGE_S = 86400.0
 def verdict(
     record: Mapping[str, Any] | None,
     inputs: str,
-    state: str,
+    state: str | None,
     now: float,
     max_age_s: float = MAX_AGE_S,
 ) -> str:
-    """Why the host must take the full run, or "" where it is converged."""
+    """Why the host must take the full run, or "" where it is converged; ``state`` None
+    compares all but the host's state."""
     if not record:
         return "no record of a full run of this playbook"
     if not 0 <= now - float(record.get("recorded_at") or 0) <= max_age_s:
         return "the last full run is more than a day old"
     if record.get("inputs") != inputs:
         return "the run's inputs changed since the last full run"
-    if record.get("state") != state:
+    if state is not None and record.get("state") != state:
         return "the host changed since the last full run"
     return ""
 

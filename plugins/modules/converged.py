@@ -196,12 +196,15 @@ def main() -> None:
         module.exit_json(changed=False, converged=True, reason="", alive_nodes=alive)
     found = records.get(playbook)
     last = found if isinstance(found, dict) else None
-    try:
-        state = host_state(list((last or {}).get("paths") or []))
-    # A state this check cannot read is no proof: the host takes the run, which says why.
-    except OSError as error:
-        state = f"unreadable: {error}"
-    reason = verdict(last, params["inputs"], state, time.time())
+    # Without a record (a first deploy), or with other inputs, the state is not read at all.
+    reason = verdict(last, params["inputs"], None, time.time())
+    if not reason:
+        try:
+            state = host_state(list((last or {}).get("paths") or []))
+        # A state this check cannot read is no proof: the host takes the run, which says why.
+        except OSError as error:
+            state = f"unreadable: {error}"
+        reason = verdict(last, params["inputs"], state, time.time())
     if reason and found is not None and not module.check_mode:
         write_records({name: kept for name, kept in records.items() if name != playbook})
     module.exit_json(changed=False, converged=not reason, reason=reason, alive_nodes=alive)

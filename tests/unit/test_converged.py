@@ -110,6 +110,9 @@ def test_the_verdict_names_why_a_host_takes_the_full_run() -> None:
     assert verdict(record, "other", "s", now) == "the run's inputs changed since the last full run"
     assert verdict(record, "i", "other", now) == "the host changed since the last full run"
     assert verdict(record, "i", "s", now) == ""
+    # Before the host's state is read (it is not, where the rest already differs).
+    assert verdict(record, "other", None, now) == "the run's inputs changed since the last full run"
+    assert verdict(record, "i", None, now) == ""
 
 
 def test_a_record_older_than_a_day_or_from_the_future_is_stale() -> None:
