@@ -20,7 +20,7 @@ description:
     every service enabled in C(/etc/systemd/system); and C(nft -s list ruleset).
   - The record is C(/var/lib/rayfleet/converged.json), root's alone; it holds digests, never a
     file's content.
-  - The action plugin of the same name computes O(inputs) on the controller.
+  - M(rayfleet.cluster.converged_inputs) computes O(inputs) on the controller, once per run.
 version_added: 0.1.0
 author: rayfleet contributors
 options:

@@ -1,9 +1,9 @@
 # Copyright: rayfleet contributors
 # Apache License 2.0 (see LICENSE)
-"""Action plugin: the digest of a run's inputs, computed on the controller.
+"""Action plugin: the digest of a run's inputs, computed once on the controller.
 
-The module of the same name compares it with, or records it in, the host's record of the
-last full run (plugins/module_utils/converged.py). What a run of rayfleet's playbooks reads
+The converged module compares it with, or records it in, each host's record of the last full
+run (plugins/module_utils/converged.py). What a run of rayfleet's playbooks reads
 on the controller: the collection itself, the inventory sources with their group_vars,
 host_vars and credentials, every file or directory a rayfleet variable names, the extra
 variables (with the files they load), the groups and the variables an inventory plugin adds
@@ -28,7 +28,6 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.play_groups import spare_pool_host
 
-MODULE = "rayfleet.cluster.converged"
 COLLECTION_ROOT = Path(__file__).resolve().parents[2]
 # What Ansible loads of the collection, and the rayfleet package the provisioner's bundle
 # carries: beside it in a checkout, or in the site-packages that hold both (the ray_autoscaler
@@ -96,12 +95,13 @@ def extra_var_files(extra_vars: Iterable[str]) -> list[str]:
 
 
 class ActionModule(ActionBase):
+    # Reads the controller only: no connection, no module on a host.
+    _requires_connection = False
+
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        args = dict(self._task.args)
-        args["inputs"] = self.inputs(task_vars)
-        result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
+        result["changed"] = False
+        result["ansible_facts"] = {"rayfleet_converged_inputs": self.inputs(task_vars or {})}
         return result
 
     def inputs(self, task_vars: Mapping[str, Any]) -> str:
@@ -133,7 +133,6 @@ class ActionModule(ActionBase):
         extra_vars = list(context.CLIARGS.get("extra_vars") or ())
         sources = inventory_paths(task_vars.get("ansible_inventory_sources") or [])
         parts = {
-            "host": task_vars["inventory_hostname"],
             "ansible": task_vars.get("ansible_version", {}).get("full"),
             "collection": file_signatures(collection_paths(COLLECTION_ROOT)),
             "inventory": file_signatures(sources + named_paths + extra_var_files(extra_vars)),
