@@ -21,7 +21,7 @@ description:
   - The record is C(/var/lib/rayfleet/converged.json), root's alone; it holds digests, never a
     file's content.
   - M(rayfleet.cluster.converged_inputs) computes O(inputs) on the controller, once per run.
-version_added: 0.1.0
+version_added: "0.5.0"
 author: rayfleet contributors
 options:
   playbook:
@@ -58,9 +58,14 @@ attributes:
 """
 
 EXAMPLES = r"""
+- name: Digest this run's inputs
+  rayfleet.cluster.converged_inputs:
+  run_once: true
+
 - name: Find whether the host is as the last full run of site.yml left it
   rayfleet.cluster.converged:
     playbook: site.yml
+    inputs: "{{ rayfleet_converged_inputs }}"
   register: converged
 """
 
