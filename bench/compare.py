@@ -19,6 +19,9 @@ for every contender, with the same wheelhouse for all, and measures in the same 
 Each ``<run>_s`` has its ``<run>_cpu_s``: the CPU seconds the controller spent on it (ansible
 and its forks, ssh and its ControlPersist masters, scp, `ray up`), which grows with the host
 count on any fleet, where the hosts' own work does not. Each run opens its own SSH connections.
+And its ``<run>_machine_cpu_s``: the busy CPU seconds of the whole machine (/proc/stat), the
+lab hosts' work included, as they share its cores; a run whose ``<run>_busy`` (those seconds
+over the cores' wall seconds) is near 1 can only go faster by doing less work.
 
 Ratios are paired per round (rayfleet / rival of the same round). The figures of the other
 benchmarks (results/*.json) are collected into the same report.
@@ -64,6 +67,8 @@ FLOOR_WHEELHOUSE = "/opt/floor/wheelhouse"
 DASHBOARD_PORT = 8265
 ALIVE_TIMEOUT_S = 300
 RAY_UP_CLUSTER = "bench"
+# What measured() writes of each run.
+MEASURES = ("_s", "_cpu_s", "_machine_cpu_s", "_busy")
 
 INVENTORY = """\
 ---
@@ -156,15 +161,27 @@ def end_leftovers() -> None:
             os.waitpid(pid, 0)
 
 
+def machine_cpu_s() -> float:
+    """Busy CPU seconds of the whole machine since boot: every field but idle and iowait."""
+    fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(figures: dict[str, Any], name: str, action: Callable[[], Any]) -> Any:
-    """``action`` timed into ``figures``: ``<name>_s`` wall, ``<name>_cpu_s`` the controller's."""
+    """``action`` timed into ``figures``: ``<name>_s`` wall, ``<name>_cpu_s`` the controller's,
+    ``<name>_machine_cpu_s`` the machine's and ``<name>_busy`` its share of the cores' time."""
     # Orphans of the run become this process's children (PR_SET_CHILD_SUBREAPER).
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     end_leftovers()
-    cpu = controller_cpu_s()
+    cpu, machine_cpu = controller_cpu_s(), machine_cpu_s()
     figures[f"{name}_s"], result = timed(action)
     end_leftovers()
     figures[f"{name}_cpu_s"] = controller_cpu_s() - cpu
+    figures[f"{name}_machine_cpu_s"] = machine_cpu_s() - machine_cpu
+    figures[f"{name}_busy"] = figures[f"{name}_machine_cpu_s"] / (
+        (os.cpu_count() or 1) * figures[f"{name}_s"]
+    )
     return result
 
 
@@ -434,11 +451,11 @@ def main() -> int:
     reported = [
         f"{run}{unit}"
         for run in ("rayfleet_cold", "floor_cold", "rayfleet_noop", "facts")
-        for unit in ("_s", "_cpu_s")
+        for unit in MEASURES
     ]
     if args.ray_up:
         ratios["cold_vs_ray_up"] = [r["rayfleet_cold_s"] / r["ray_up_cold_s"] for r in rounds]
-        reported += ["ray_up_cold_s", "ray_up_cold_cpu_s"]
+        reported += [f"ray_up_cold{unit}" for unit in MEASURES]
     document = write_figures(
         args.out,
         f"compare-{args.hosts}-hosts"

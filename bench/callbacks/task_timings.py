@@ -1,7 +1,8 @@
 """Writes how long each task took on each host, for bench/compare.py's profile.
 
 Enabled with ANSIBLE_CALLBACK_PLUGINS=bench/callbacks, ANSIBLE_CALLBACKS_ENABLED=task_timings
-and RAYFLEET_TASK_TIMINGS=<file>: one JSON object per line, {task, path, host, status, s}.
+and RAYFLEET_TASK_TIMINGS=<file>: one JSON object per line, {task, path, host, status, at, s},
+``at`` being when the task started on the host, in seconds from the run's start.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class CallbackModule(CallbackBase):
 
     def __init__(self) -> None:
         super().__init__()
+        self._run_start = time.monotonic()
         self._started: dict[tuple[str, str], float] = {}
         self._out = open(os.environ["RAYFLEET_TASK_TIMINGS"], "a", encoding="utf-8")  # noqa: SIM115
 
@@ -47,6 +49,7 @@ class CallbackModule(CallbackBase):
             "path": task.get_path() or "",
             "host": host,
             "status": status,
+            "at": round(started - self._run_start, 3),
             "s": round(time.monotonic() - started, 3),
         }
         self._out.write(json.dumps(line) + "\n")
