@@ -15,7 +15,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
-    NODE_TOKEN_FILE,
+    data_dirs,
     full_run_reason,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
@@ -46,6 +46,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.monitoring import
 from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
     HEAD_GROUP,
     MONITORING_GROUP,
+    NODE_TOKEN_FILE,
     POOL_GROUP,
     PROVISIONER_VAR,
     REDIS_GROUP,
@@ -191,6 +192,8 @@ class ActionModule(ActionBase):
                     }
                     for cluster in plan.clusters.values()
                 },
+                # Ray's directories on each host, whose own mode and owner a record holds.
+                "dirs": {host.name: data_dirs(effective_vars(host, defaults)) for host in hosts},
             },
         }
         return result

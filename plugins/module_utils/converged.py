@@ -130,31 +130,44 @@ def home_ssh_dirs(homes: str = HOMES) -> list[str]:
     ]
 
 
+def directory_entries(dirs: Iterable[str]) -> Iterator[list[Any]]:
+    """Each directory's own type, owner and mode, sorted, not what it holds."""
+    for directory in sorted(set(dirs)):
+        try:
+            yield _entry(directory, os.lstat(directory))
+        except FileNotFoundError:
+            yield [directory, None]
+
+
+# The ray role's directories that Ray writes in as it runs (its home, temp, spill and GCS
+# directories): each is the role's by its owner and mode, its content Ray's.
+RAY_DATA_DIRS = ("ray_home", "ray_temp_dir", "ray_spill_dir", "ray_gcs_rocksdb_path")
+
+
+def data_dirs(settings: Mapping[str, Any]) -> list[str]:
+    """The directories of ``settings`` (a host's effective ray settings) whose own state a
+    record holds, beyond the roots."""
+    return sorted({str(settings[name]) for name in RAY_DATA_DIRS if settings.get(name)})
+
+
 def state_digest(
-    roots: Iterable[str], services: Mapping[str, str], ruleset: str, shm_bytes: int = 0
+    roots: Iterable[str],
+    services: Mapping[str, str],
+    ruleset: str,
+    shm_bytes: int = 0,
+    dirs: Iterable[str] = (),
 ) -> str:
-    """The digest of a host's state: the paths under ``roots``, the enabled services'
-    states (unit to ActiveState), the nftables ruleset, the size of /dev/shm (the object
-    store is sized to fit)."""
+    """The digest of a host's state: the paths under ``roots``, the ``dirs`` themselves,
+    the enabled services' states (unit to ActiveState), the nftables ruleset, the size of
+    /dev/shm (the object store is sized to fit)."""
     hasher = hashlib.sha256()
-    for entry in tree_entries(roots):
+    for entry in (*tree_entries(roots), *directory_entries(dirs)):
         hasher.update(json.dumps(entry).encode())
         hasher.update(b"\n")
     hasher.update(
         digest({"services": dict(services), "ruleset": ruleset, "shm": shm_bytes}).encode()
     )
     return hasher.hexdigest()
-
-
-def enabled_units(wants_links: Iterable[str]) -> list[str]:
-    """The services enabled under /etc/systemd/system, from their ``.wants`` links' paths."""
-    return sorted(
-        {
-            os.path.basename(path)
-            for path in wants_links
-            if ".wants/" in path and path.endswith(".service")
-        }
-    )
 
 
 # A record this old is stale: what a full run does by the date (renewing certificates due
@@ -225,9 +238,6 @@ CONVERGING_PLAYBOOKS = (
     "monitoring.yml",
     "proxy.yml",
 )
-# The cluster's token on every node (the ray role's _ray_auth_token_path), for the head's
-# dashboard.
-NODE_TOKEN_FILE = "/etc/ray/auth-token"
 
 
 def full_run_reason(run_vars: Mapping[str, Any], check_mode: bool) -> str:

@@ -33,6 +33,9 @@ CLUSTER_LABEL = "ray_io_cluster"
 # On an autoscaling head: the autoscaler writes its members' targets here, and the head's
 # Prometheus (prometheus role) reads them.
 MEMBER_TARGETS_DIR = "/var/lib/rayfleet/prometheus"
+# The cluster's token on every node (root:ray 0640): the ray role installs it there (plan's
+# node view), and rayfleet's checks on a head ask its dashboard with it.
+NODE_TOKEN_FILE = "/etc/ray/auth-token"
 # Set on every host of the inventory the head's provisioner runs its playbooks with: the
 # ray role then leaves the keys alone and validation leaves other listeners to the
 # controller's runs.

@@ -38,6 +38,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     namespace_of,
     redis_address_of,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import NODE_TOKEN_FILE
 from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
     node_count,
     slot_name,
@@ -142,10 +143,18 @@ class Plan:
         return {host: tuple(names) for host, names in hosts.items()}
 
     def node_view(self) -> dict[str, dict[str, Any]]:
-        """Each node's record with its cluster's: what the roles read as ``rayfleet_nodes``."""
+        """Each node's record with its cluster's: what the roles read as ``rayfleet_nodes``.
+
+        With where the node keeps its cluster's token, whether the cluster has one or not
+        (a node without it must not have the file).
+        """
         view = {}
         for name, node in self.nodes.items():
-            record = {**plain(self.clusters[node.cluster]), **plain(node)}
+            record = {
+                **plain(self.clusters[node.cluster]),
+                **plain(node),
+                "auth_token_file": NODE_TOKEN_FILE,
+            }
             if node.vars is None:
                 del record["vars"]
             view[name] = record

@@ -23,6 +23,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import
     slot_settings,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import HEAD, ClusterPlan, Plan
+from ansible_collections.rayfleet.cluster.plugins.module_utils.systemd_units import UNIT_DIR
 
 # Ray's object store lives in /dev/shm: it may take at most this share of it, leaving room
 # for what else a host keeps there.
@@ -151,7 +152,7 @@ def host_units(plan: Plan, host: str, service_name: str, config_dir: str) -> lis
 def retired_units(
     plan: Plan, host: str, service_name: str, config_dir: str, unit_files: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """The units among ``unit_files`` (names in /etc/systemd/system) of slots the host lost.
+    """The units among ``unit_files`` (names in UNIT_DIR) of slots the host lost.
 
     A GPU host split into fewer nodes than before still has the units of the others.
     """
@@ -170,7 +171,7 @@ def _unit(host: str, slot: int, service_name: str, config_dir: str) -> dict[str,
         "node": slot_name(host, slot),
         "slot": slot,
         "service": service,
-        "unit_path": f"/etc/systemd/system/{service}.service",
+        "unit_path": f"{UNIT_DIR}/{service}.service",
         "environment_file": f"{config_dir}/ray{suffix}.env",
         "labels_file": f"{config_dir}/labels{suffix}.yaml",
     }

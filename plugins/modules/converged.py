@@ -16,8 +16,9 @@ description:
   - With O(state=recorded), records the inputs and the host's state as a full run leaves them.
   - The host's state is every path under C(/etc), C(/opt), C(/usr/local), C(/var/lib/rayfleet),
     C(/var/lib/grafana/dashboards), C(/var/lib/dpkg/status), C(/root/.ssh), the users' C(.ssh)
-    and O(paths), with its type, owner, mode, inode, size and change time; the running state of
-    every service enabled in C(/etc/systemd/system); and C(nft -s list ruleset).
+    and O(paths), with its type, owner, mode, inode, size and change time; the type, owner and
+    mode of O(dirs); the running state of every service enabled in C(/etc/systemd/system); and
+    C(nft -s list ruleset).
   - The record is C(/var/lib/rayfleet/converged.json), root's alone; it holds digests, never a
     file's content.
   - M(rayfleet.cluster.converged_inputs) computes O(inputs) on the controller, once per run.
@@ -41,6 +42,14 @@ options:
     description:
       - More paths to record the state of, beyond the fixed ones (a role's directories moved
         elsewhere by its variables). The check reads them from the record.
+    type: list
+    elements: path
+    default: []
+  dirs:
+    description:
+      - Directories whose own type, owner and mode to record, but not what they hold (Ray's
+        home, temp, spill and GCS directories, which Ray writes in as it runs). The check
+        reads them from the record.
     type: list
     elements: path
     default: []
@@ -97,15 +106,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
     ROOTS,
     STATE_FILE,
-    enabled_units,
     home_ssh_dirs,
     state_digest,
     verdict,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
 from ansible_collections.rayfleet.cluster.plugins.module_utils.shm import shm_bytes
-
-WANTS_ROOT = "/etc/systemd/system"
+from ansible_collections.rayfleet.cluster.plugins.module_utils.systemd_units import (
+    UNIT_DIR,
+    enabled_units,
+)
 
 
 def read_records(path: str = STATE_FILE) -> dict[str, Any]:
@@ -158,14 +168,14 @@ def ruleset() -> str:
     return listed.stdout if listed.returncode == 0 else f"nft failed: {listed.stderr}"
 
 
-def host_state(paths: list[str]) -> str:
-    """The digest of the host's state, with ``paths`` beyond the fixed roots."""
+def host_state(paths: list[str], dirs: list[str]) -> str:
+    """The digest of the host's state, with ``paths`` and ``dirs`` beyond the fixed roots."""
     links: list[str] = []
-    for top, _dirs, files in os.walk(WANTS_ROOT):
+    for top, _dirs, files in os.walk(UNIT_DIR):
         links.extend(os.path.join(top, name) for name in files)
     units = enabled_units(links)
     return state_digest(
-        [*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset(), shm_bytes()
+        [*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset(), shm_bytes(), dirs
     )
 
 
@@ -176,6 +186,7 @@ def main() -> None:
             "inputs": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["checked", "recorded"], "default": "checked"},
             "paths": {"type": "list", "elements": "path", "default": []},
+            "dirs": {"type": "list", "elements": "path", "default": []},
             "dashboard_url": {"type": "str"},
             "auth_token_file": {"type": "path", "no_log": False},
         },
@@ -192,7 +203,8 @@ def main() -> None:
         record = {
             "inputs": params["inputs"],
             "paths": params["paths"],
-            "state": host_state(params["paths"]),
+            "dirs": params["dirs"],
+            "state": host_state(params["paths"], params["dirs"]),
             "recorded_at": time.time(),
         }
         if not module.check_mode:
@@ -205,7 +217,8 @@ def main() -> None:
     reason = verdict(last, params["inputs"], None, time.time())
     if not reason:
         try:
-            state = host_state(list((last or {}).get("paths") or []))
+            recorded = last or {}
+            state = host_state(list(recorded.get("paths") or []), list(recorded.get("dirs") or []))
         # A state this check cannot read is no proof: the host takes the run, which says why.
         except OSError as error:
             state = f"unreadable: {error}"

@@ -175,8 +175,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.dashboard_nodes import alive_nodes
 from ansible_collections.rayfleet.cluster.plugins.module_utils.shm import shm_bytes
+from ansible_collections.rayfleet.cluster.plugins.module_utils.systemd_units import UNIT_DIR
 
-UNIT_DIR = "/etc/systemd/system"
 # A unit in these states runs, or is about to: a change of its settings restarts it.
 RUNNING_STATES = ("active", "activating", "reloading")
 _VERSION = "import platform; print(platform.python_version())"

@@ -127,7 +127,8 @@ ansible_facts:
           cpu-1: [cpu-1]
     rayfleet_nodes:
       description: Each node of C(rayfleet_plan) with its cluster's fields (and C(cluster), its
-        name), the view the roles read.
+        name), and C(auth_token_file), where a node keeps its cluster's token; the view the
+        roles read.
       type: dict
       sample:
         cpu-1:
@@ -138,6 +139,7 @@ ansible_facts:
           gcs_address: 10.89.90.10:6379
           dashboard_address: 10.89.90.10:8265
           auth_mode: token
+          auth_token_file: /etc/ray/auth-token
     rayfleet_monitoring:
       description:
         - C(servers), each monitoring host with the clusters it monitors and its scrape targets per
@@ -200,4 +202,18 @@ ansible_facts:
         rayfleet_fenced_hosts: [cpu-1, cpu-2, head, redis-1]
         rayfleet_exporter_hosts: [cpu-1, cpu-2, head, redis-1]
         rayfleet_monitoring_servers: [head]
+    rayfleet_converged_check:
+      description:
+        - What C(validate.yml) and C(unlock.yml) need to leave out converged hosts (module
+          M(rayfleet.cluster.converged)). C(full_run), why this run takes every host through
+          every play, or empty; C(dashboards), each head's dashboard URL and the token file to
+          ask it with (null without token auth); C(dirs), each Ray host's home, temp, spill
+          and GCS directories, whose own owner and mode a record holds.
+      type: dict
+      sample:
+        full_run: ""
+        dashboards:
+          head: {url: http://10.89.90.10:8265, token_file: /etc/ray/auth-token}
+        dirs:
+          cpu-1: [/var/lib/ray, /var/lib/ray/gcs, /var/lib/ray/spill, /var/lib/ray/tmp]
 """

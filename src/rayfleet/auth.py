@@ -1,7 +1,7 @@
 """Where a cluster's Ray token is, and what Ray's clients need in their environment to use it.
 
 The ray role installs the token on every node and keeps the controller's copy beside the
-inventory; tests/unit/test_auth_paths.py holds both places in step with the role.
+inventory; tests/unit/test_auth_paths.py holds the latter in step with the role's default.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils import names
+
 # On every node: root:ray 0640, the file the node's Ray processes read.
-NODE_TOKEN_FILE = Path("/etc/ray/auth-token")
+NODE_TOKEN_FILE = Path(names.NODE_TOKEN_FILE)
 
 
 def controller_token_file(inventory_dir: Path, cluster: str) -> Path:

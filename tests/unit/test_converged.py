@@ -17,12 +17,13 @@ from ansible_collections.rayfleet.cluster.plugins.action.converged_inputs import
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
     MAX_AGE_S,
     converged_hosts,
-    enabled_units,
+    data_dirs,
     full_run_reason,
     state_digest,
     tree_entries,
     verdict,
 )
+from ansible_collections.rayfleet.cluster.plugins.module_utils.systemd_units import enabled_units
 from ansible_collections.rayfleet.cluster.plugins.modules.converged import (
     read_records,
     write_records,
@@ -91,6 +92,43 @@ def test_the_runs_own_lock_and_record_are_left_out(tmp_path: Path) -> None:
 
 def test_a_missing_root_is_a_state_of_its_own(tmp_path: Path) -> None:
     assert digest_of(tmp_path / "absent") != digest_of(tree(tmp_path))
+
+
+def test_a_data_directory_counts_by_its_owner_and_mode_not_by_what_ray_writes_in_it(
+    tmp_path: Path,
+) -> None:
+    spill = tmp_path / "spill"
+    spill.mkdir(mode=0o750)
+
+    def digest_with_spill() -> str:
+        return state_digest([], {"ray.service": "active"}, "", 1 << 30, [str(spill)])
+
+    before = digest_with_spill()
+    (spill / "object-1").write_bytes(b"spilled")
+    assert digest_with_spill() == before
+    spill.chmod(0o777)
+    assert digest_with_spill() != before
+    spill.chmod(0o750)
+    assert digest_with_spill() == before
+    (spill / "object-1").unlink()
+    spill.rmdir()
+    assert digest_with_spill() != before
+
+
+def test_the_data_directories_are_the_hosts_ray_home_temp_spill_and_gcs() -> None:
+    settings = {
+        "ray_home": "/srv/ray",
+        "ray_temp_dir": "/srv/ray/tmp",
+        "ray_spill_dir": "/scratch/spill",
+        "ray_gcs_rocksdb_path": "/srv/ray/gcs",
+        "ray_install_dir": "/opt/ray",
+    }
+    assert data_dirs(settings) == ["/scratch/spill", "/srv/ray", "/srv/ray/gcs", "/srv/ray/tmp"]
+    assert data_dirs({**settings, "ray_spill_dir": ""}) == [
+        "/srv/ray",
+        "/srv/ray/gcs",
+        "/srv/ray/tmp",
+    ]
 
 
 def test_enabled_services_are_those_linked_in_a_targets_wants() -> None:

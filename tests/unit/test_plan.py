@@ -12,6 +12,7 @@ import pytest
 import yaml
 from plans import lazy
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import NODE_TOKEN_FILE
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import (
     PLAN_VERSION,
     ClusterPlan,
@@ -101,6 +102,8 @@ def test_the_roles_view_gives_each_node_its_clusters_settings() -> None:
     assert "vars" not in view["cpu-1"]
     assert view["pool-1"]["vars"] == {"ray_num_cpus": 2}
     assert view["head"]["vars"] == {}
+    # The ray role installs the token there, and validation asks the head's dashboard with it.
+    assert {node["auth_token_file"] for node in view.values()} == {NODE_TOKEN_FILE}
 
 
 def documented_plan(repo_root: Path) -> dict[str, Any]:
