@@ -4,16 +4,22 @@
 
 The converged module compares it with, or records it in, each host's record of the last full
 run (plugins/module_utils/converged.py). What a run of rayfleet's playbooks reads
-on the controller: the collection itself, the inventory sources with their group_vars,
-host_vars and credentials, every file or directory a rayfleet variable names, the extra
-variables (with the files they load), the groups and the variables an inventory plugin adds
-(the pool's members), the facts the roles read of every host, and ansible-core's release.
+on the controller: the collection itself, the playbooks on the command line, the inventory
+sources with their group_vars, host_vars and credentials and those beside the playbook, every
+file or directory a rayfleet variable names, the extra variables (with the files they load),
+the groups and every variable the inventory sets (a dynamic inventory's too), the facts the
+roles read of every host, the controller's address towards each, and ansible-core's release.
+
+Two digests: what the run itself may write (the credentials, the files the variables name:
+secrets, certificates, the venv pack) and the rest, which must be the same at the run's end
+as at its start (``since``): a run that saw its inputs edited while it ran records no host.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,14 +51,21 @@ HOST_VARIABLES = ("ansible_host", "ansible_port", "ansible_user", NODE_ID_VAR, P
 
 
 def file_signatures(roots: Iterable[str]) -> list[list[Any]]:
-    """Each file under the roots (or the root itself) with its size and modification time."""
+    """Each file under the roots (or the root itself) with its size and modification time,
+    through links to directories as Ansible reads them (once each)."""
     found: list[list[Any]] = []
     for root in sorted(set(roots)):
         if os.path.isfile(root):
             info = os.stat(root)
             found.append([root, info.st_size, info.st_mtime_ns])
             continue
-        for top, dirs, files in os.walk(root):
+        seen: set[str] = set()
+        for top, dirs, files in os.walk(root, followlinks=True):
+            real = os.path.realpath(top)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
             dirs[:] = sorted(name for name in dirs if name != "__pycache__")
             for name in sorted(files):
                 path = os.path.join(top, name)
@@ -76,22 +89,70 @@ def collection_paths(root: Path) -> list[str]:
     ]
 
 
-def inventory_paths(sources: Iterable[str]) -> list[str]:
-    """The inventory sources, and beside each file the directories Ansible reads with it."""
+# Beside an inventory file: what Ansible reads with it, and the credentials rayfleet keeps there.
+VARS_DIRS = ("group_vars", "host_vars")
+CREDENTIALS_DIR = ".credentials"
+
+
+def inventory_paths(sources: Iterable[str], playbook_dir: str | None = None) -> list[str]:
+    """The inventory sources, the variables' directories beside each file and beside the
+    playbook; not the credentials (``credential_paths``)."""
     paths: list[str] = []
     for source in sources:
         paths.append(source)
         if os.path.isfile(source):
-            beside = os.path.dirname(source)
-            paths.extend(
-                os.path.join(beside, name) for name in ("group_vars", "host_vars", ".credentials")
-            )
+            paths.extend(os.path.join(os.path.dirname(source), name) for name in VARS_DIRS)
+    if playbook_dir:
+        paths.extend(os.path.join(playbook_dir, name) for name in VARS_DIRS)
     return [path for path in paths if os.path.exists(path)]
+
+
+def credential_paths(sources: Iterable[str]) -> list[str]:
+    """The credentials beside each inventory file, which a run generates."""
+    return [
+        path
+        for path in (
+            os.path.join(os.path.dirname(source), CREDENTIALS_DIR)
+            for source in sources
+            if os.path.isfile(source)
+        )
+        if os.path.exists(path)
+    ]
+
+
+def source_address(host: str, port: int) -> str:
+    """The controller's address towards ``host``, as its routes choose it (no packet sent):
+    it changes where the controller's address does."""
+    try:
+        family, kind, _proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM
+        )[0]
+        with socket.socket(family, kind) as probe:
+            probe.connect(address)
+            return str(probe.getsockname()[0])
+    except (OSError, IndexError):
+        return ""
+
+
+def plain_value(value: Any) -> Any:
+    """A value for the digest: a vaulted one by its ciphertext, never decrypted."""
+    ciphertext = getattr(value, "_ciphertext", None)
+    return ciphertext if isinstance(ciphertext, str) else str(value)
 
 
 def extra_var_files(extra_vars: Iterable[str]) -> list[str]:
     """The files ``-e @file`` loads."""
     return [value[1:] for value in extra_vars if value.startswith("@")]
+
+
+def inputs_facts(stable: str, written: str, since: str | None) -> dict[str, str]:
+    """The facts of the run's inputs: none where they could not be digested, or where what
+    the run does not write changed since it began (``since``, its digest then)."""
+    kept = stable if since is None or stable == since else ""
+    return {
+        "rayfleet_converged_inputs": digest([kept, written]) if kept else "",
+        "rayfleet_converged_inputs_stable": kept,
+    }
 
 
 class ActionModule(ActionBase):
@@ -101,12 +162,26 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
         result["changed"] = False
-        result["ansible_facts"] = {"rayfleet_converged_inputs": self.inputs(task_vars or {})}
+        since = (self._task.args or {}).get("since")
+        try:
+            stable, written = self.inputs(task_vars or {})
+        # Never a failure: the run holds its lock. No digest matches no record, and records none.
+        except Exception as error:
+            self._display.warning(f"rayfleet: the run's inputs could not be digested: {error}")
+            stable, written = "", ""
+        if since and stable != since:
+            self._display.warning(
+                "rayfleet: the playbooks, inventory or variables changed while this run went on: "
+                "no host is recorded as converged, and the next run takes every host"
+            )
+        result["ansible_facts"] = inputs_facts(stable, written, since)
         return result
 
-    def inputs(self, task_vars: Mapping[str, Any]) -> str:
-        """The digest of what the run reads on the controller (see the module's docstring)."""
+    def inputs(self, task_vars: Mapping[str, Any]) -> tuple[str, str]:
+        """The digests of what the run reads on the controller (see the module's docstring):
+        what the run does not write, and what it may."""
         hostvars = task_vars["hostvars"]
+        inventory = hostvars._inventory
         groups = {
             name: sorted(members)
             for name, members in task_vars["groups"].items()
@@ -123,26 +198,45 @@ class ActionModule(ActionBase):
                 else (variables.get("ansible_facts") or {})
             )
             hosts[host] = {
+                # What the inventory sets, whatever its source: files, scripts, plugins.
+                "inventory": inventory.get_host(host).vars,
                 "vars": {name: variables.get(name) for name in HOST_VARIABLES},
                 "facts": {key: facts.get(key) for key in FACT_KEYS},
-                # The controller's address as the host sees it: the firewall's default
-                # admin network.
-                "controller": str((facts.get("env") or {}).get("SSH_CONNECTION", "")).split()[:1],
+                # The controller's address as the host sees it (the firewall's default admin
+                # network; sudo hides it from facts) and as its routes choose it.
+                "controller": [
+                    *str((facts.get("env") or {}).get("SSH_CONNECTION", "")).split()[:1],
+                    source_address(
+                        str(variables.get("ansible_host") or host),
+                        int(variables.get("ansible_port") or 22),
+                    ),
+                ],
             }
             named_paths.extend(self._named_paths(variables))
         extra_vars = list(context.CLIARGS.get("extra_vars") or ())
-        sources = inventory_paths(task_vars.get("ansible_inventory_sources") or [])
-        parts = {
+        sources = list(task_vars.get("ansible_inventory_sources") or [])
+        playbooks = [os.path.abspath(path) for path in context.CLIARGS.get("args") or ()]
+        stable = {
             "ansible": task_vars.get("ansible_version", {}).get("full"),
             "collection": file_signatures(collection_paths(COLLECTION_ROOT)),
-            "inventory": file_signatures(sources + named_paths + extra_var_files(extra_vars)),
+            "inventory": file_signatures(
+                inventory_paths(sources, task_vars.get("playbook_dir"))
+                + extra_var_files(extra_vars)
+                + [path for path in playbooks if os.path.isfile(path)]
+            ),
             "extra_vars": extra_vars,
             "groups": groups,
+            "group_vars": {
+                name: group.vars
+                for name, group in inventory.groups.items()
+                if not name.startswith("rayfleet_")
+            },
             "plan": {name: task_vars.get(name) for name in PLAN_FACTS},
             "hosts": hosts,
             "environment": {name: os.environ.get(name) for name in ("HOME", "USER")},
         }
-        return digest(parts)
+        written = file_signatures(credential_paths(sources) + named_paths)
+        return digest(stable, plain_value), digest(written, plain_value)
 
     def _named_paths(self, variables: Any) -> list[str]:
         """The controller's files and directories a host's rayfleet variables name."""

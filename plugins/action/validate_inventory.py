@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible import context
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.inventory.manager import InventoryManager
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -17,6 +18,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
     data_dirs,
     full_run_reason,
+    reads_gpus,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.firewall import (
     admin_network_problems,
@@ -183,7 +185,9 @@ class ActionModule(ActionBase):
             # validate.yml leaves out the hosts a full run would not change, unless this run
             # must take them all through every play (full_run: why).
             "rayfleet_converged_check": {
-                "full_run": full_run_reason(task_vars, bool(self._play_context.check_mode)),
+                "full_run": full_run_reason(
+                    task_vars, bool(self._play_context.check_mode), context.CLIARGS
+                ),
                 # Each head's dashboard, and the token it asks with where the cluster has one.
                 "dashboards": {
                     plan.nodes[cluster.head].host: {
@@ -194,6 +198,10 @@ class ActionModule(ActionBase):
                 },
                 # Ray's directories on each host, whose own mode and owner a record holds.
                 "dirs": {host.name: data_dirs(effective_vars(host, defaults)) for host in hosts},
+                # The hosts whose GPUs the ray role reads through NVML on every run.
+                "nvml_hosts": sorted(
+                    host.name for host in hosts if reads_gpus(effective_vars(host, defaults))
+                ),
             },
         }
         return result

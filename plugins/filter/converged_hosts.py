@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
@@ -16,8 +16,9 @@ name: converged_hosts
 short_description: The hosts a run leaves out, as the last full run left them
 description:
   - From each host's result of C(rayfleet.cluster.converged) and the plan, the hosts that are
-    converged by their own check, run no GPU node, and whose Ray nodes the head's dashboard
-    lists ALIVE now.
+    converged by their own check, whose GPUs the ray role does not read, whose Ray nodes the
+    head's dashboard lists ALIVE now, and whose cluster's head is left out too; a monitoring
+    server only where the heads of the clusters it monitors are left out.
 options:
   _input:
     description: Each host's registered result of C(rayfleet.cluster.converged).
@@ -27,10 +28,22 @@ options:
     description: The C(rayfleet_plan) fact.
     type: dict
     required: true
+  nvml_hosts:
+    description:
+      - The hosts whose GPUs the ray role reads (C(rayfleet_converged_check['nvml_hosts'])).
+    type: list
+    elements: str
+    default: []
+  monitoring:
+    description: The C(rayfleet_monitoring) fact.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
-left_out: "{{ checks | rayfleet.cluster.converged_hosts(rayfleet_plan) }}"
+left_out: >-
+  {{ checks | rayfleet.cluster.converged_hosts(rayfleet_plan,
+       rayfleet_converged_check['nvml_hosts'], rayfleet_monitoring) }}
 """
 
 RETURN = r"""
@@ -41,8 +54,17 @@ _value:
 """
 
 
-def converged_hosts(checks: Mapping[str, Mapping[str, Any]], plan: Mapping[str, Any]) -> list[str]:
-    return _converged_hosts(checks, plan["nodes"], plan["clusters"])
+def converged_hosts(
+    checks: Mapping[str, Mapping[str, Any]],
+    plan: Mapping[str, Any],
+    nvml_hosts: Sequence[str] = (),
+    monitoring: Mapping[str, Any] | None = None,
+) -> list[str]:
+    servers = {
+        name: cluster["server"]
+        for name, cluster in ((monitoring or {}).get("clusters") or {}).items()
+    }
+    return _converged_hosts(checks, plan["nodes"], plan["clusters"], nvml_hosts, servers)
 
 
 class FilterModule:

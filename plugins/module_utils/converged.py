@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.run_lock import RUN_LOCK_DIR
@@ -58,9 +58,10 @@ FACT_KEYS = (
 )
 
 
-def digest(value: Any) -> str:
-    """SHA-256 of a JSON value, keys sorted: the same value digests the same anywhere."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+def digest(value: Any, default: Callable[[Any], Any] = str) -> str:
+    """SHA-256 of a JSON value, keys sorted: the same value digests the same anywhere;
+    ``default`` makes JSON of what is not."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=default)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -82,7 +83,13 @@ def _entry(path: str, info: os.stat_result) -> list[Any]:
 
 
 def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> Iterator[list[Any]]:
-    """Every path under the roots (not following links), sorted, but the excluded ones."""
+    """Every path under the roots (not following links), depth first, each directory's
+    entries sorted by name, but the excluded ones.
+
+    A directory that cannot be listed raises OSError: what it holds is unknown, so the host
+    cannot be shown unchanged. A stack, not recursion: any user may nest directories
+    deeper than Python's recursion limit under a root (their ~/.ssh).
+    """
     skip = set(excluded)
     for root in sorted(set(roots) - skip):
         try:
@@ -91,30 +98,20 @@ def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> It
             yield [root, None]
             continue
         yield _entry(root, info)
-        if stat.S_ISDIR(info.st_mode):
-            yield from _directory_entries(root, skip)
-
-
-def _directory_entries(directory: str, skip: set[str]) -> Iterator[list[Any]]:
-    """The entries under a directory, depth first, each directory's sorted by name."""
-    try:
-        with os.scandir(directory) as listing:
-            children = sorted(listing, key=lambda child: child.name)
-    # Gone or unreadable while walking: a change like any other.
-    except OSError as error:
-        yield [directory, type(error).__name__]
-        return
-    for child in children:
-        if child.path in skip:
-            continue
-        try:
-            info = child.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            yield [child.path, None]
-            continue
-        yield _entry(child.path, info)
-        if stat.S_ISDIR(info.st_mode):
-            yield from _directory_entries(child.path, skip)
+        pending = [root] if stat.S_ISDIR(info.st_mode) else []
+        while pending:
+            directory = pending.pop()
+            with os.scandir(directory) as listing:
+                children = sorted(listing, key=lambda child: child.name)
+            subdirectories = []
+            for child in children:
+                if child.path in skip:
+                    continue
+                child_info = child.stat(follow_symlinks=False)
+                yield _entry(child.path, child_info)
+                if stat.S_ISDIR(child_info.st_mode):
+                    subdirectories.append(child.path)
+            pending.extend(reversed(subdirectories))
 
 
 def home_ssh_dirs(homes: str = HOMES) -> list[str]:
@@ -148,6 +145,12 @@ def data_dirs(settings: Mapping[str, Any]) -> list[str]:
     """The directories of ``settings`` (a host's effective ray settings) whose own state a
     record holds, beyond the roots."""
     return sorted({str(settings[name]) for name in RAY_DATA_DIRS if settings.get(name)})
+
+
+def reads_gpus(settings: Mapping[str, Any]) -> bool:
+    """Whether the ray role reads the host's GPUs (its gpu.yml): a GPU group's host, or one
+    asked for GPUs."""
+    return _boolean(settings.get("ray_gpu") or False) or int(settings.get("ray_num_gpus") or 0) > 0
 
 
 def state_digest(
@@ -199,32 +202,45 @@ def converged_hosts(
     checks: Mapping[str, Mapping[str, Any]],
     nodes: Mapping[str, Mapping[str, Any]],
     clusters: Mapping[str, Mapping[str, Any]],
+    nvml_hosts: Iterable[str] = (),
+    monitoring_servers: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The hosts a run may leave out: each converged by its own check, with every Ray node
-    it runs ALIVE in its cluster as its converged head's dashboard lists it now, and no GPUs
-    (the ray role reads them through NVML on every run: one may have failed since).
+    it runs ALIVE in its cluster as its head's dashboard lists it now, on no host whose GPUs
+    the ray role reads (``nvml_hosts``: it reads them through NVML on every run, and one may
+    have failed since), in a cluster whose head is left out too, and no monitoring server
+    (``monitoring_servers``, by cluster) of a cluster whose head takes the run.
 
     ``checks`` maps hosts to their converged task results, ``nodes`` and ``clusters`` are
     the plan's (``rayfleet_plan``).
     """
+    converged = {host for host, result in checks.items() if result.get("converged")}
+    reads_gpus = set(nvml_hosts)
     alive = {
         name: set(checks.get(nodes[cluster["head"]]["host"], {}).get("alive_nodes") or ())
         for name, cluster in clusters.items()
-        # A head that takes the run may restart: its workers take it too, and wait for it.
-        if checks.get(nodes[cluster["head"]]["host"], {}).get("converged")
     }
-    unsettled = {
+    members = [node for node in nodes.values() if not node.get("spare")]
+    held = {
         node["host"]
-        for node in nodes.values()
-        if not node.get("spare")
-        and (
-            node.get("gpu")
-            or f"{node['address']}/{node.get('slot', 0)}" not in alive.get(node["cluster"], ())
-        )
+        for node in members
+        if node["host"] in reads_gpus
+        or f"{node['address']}/{node.get('slot', 0)}" not in alive[node["cluster"]]
     }
-    return sorted(
-        host for host, result in checks.items() if result.get("converged") and host not in unsettled
-    )
+    # A head that takes the run may restart: its cluster's nodes take it too, and wait for
+    # it, and its monitoring server reads the dashboards the head's Ray writes.
+    settled_clusters = {
+        name
+        for name, cluster in clusters.items()
+        if nodes[cluster["head"]]["host"] in converged - held
+    }
+    held |= {node["host"] for node in members if node["cluster"] not in settled_clusters}
+    held |= {
+        server
+        for cluster, server in (monitoring_servers or {}).items()
+        if cluster not in settled_clusters
+    }
+    return sorted(converged - held)
 
 
 # The playbooks that only converge hosts: a host converged for one of them skips its plays.
@@ -240,29 +256,44 @@ CONVERGING_PLAYBOOKS = (
 )
 
 
-def full_run_reason(run_vars: Mapping[str, Any], check_mode: bool) -> str:
+def full_run_reason(
+    run_vars: Mapping[str, Any], check_mode: bool, cli: Mapping[str, Any] | None = None
+) -> str:
     """Why every host of this run takes every play, or "" where converged hosts may skip.
 
     Only a whole run of a converging playbook from the controller records and trusts
-    records: not a run limited by tags, a check run, the provisioner's runs, or one that
-    ``rayfleet_skip_converged: false`` asks to run in full.
+    records: not a run limited by tags, a check run, one that ``--step`` or
+    ``--start-at-task`` (in ``cli``, Ansible's command line) may cut short, the
+    provisioner's runs, or one that ``rayfleet_skip_converged: false`` asks to run in full.
     """
     playbook = run_vars.get("rayfleet_run_playbook")
-    if playbook not in CONVERGING_PLAYBOOKS:
-        return f"{playbook or 'this playbook'} changes hosts on every run"
-    if not _boolean(run_vars.get("rayfleet_skip_converged", True)):
-        return "rayfleet_skip_converged is false"
-    if check_mode:
-        return "a check run records nothing"
-    if list(run_vars.get("ansible_run_tags") or ["all"]) != ["all"] or run_vars.get(
-        "ansible_skip_tags"
-    ):
-        return "a run limited by tags converges part of a host"
-    if "rayfleet_run_lock_under" in run_vars or _boolean(
-        run_vars.get("rayfleet_pool_change", False)
-    ):
-        return "the provisioner's runs change pool hosts"
-    return ""
+    options = cli or {}
+    tags = list(run_vars.get("ansible_run_tags") or ["all"])
+    reasons = (
+        (
+            playbook not in CONVERGING_PLAYBOOKS,
+            f"{playbook or 'this playbook'} changes hosts on every run",
+        ),
+        (
+            not _boolean(run_vars.get("rayfleet_skip_converged", True)),
+            "rayfleet_skip_converged is false",
+        ),
+        (check_mode, "a check run records nothing"),
+        (
+            tags != ["all"] or bool(run_vars.get("ansible_skip_tags")),
+            "a run limited by tags converges part of a host",
+        ),
+        (
+            bool(options.get("step") or options.get("start_at_task")),
+            "a run with --step or --start-at-task may leave tasks out",
+        ),
+        (
+            "rayfleet_run_lock_under" in run_vars
+            or _boolean(run_vars.get("rayfleet_pool_change", False)),
+            "the provisioner's runs change pool hosts",
+        ),
+    )
+    return next((reason for applies, reason in reasons if applies), "")
 
 
 def _boolean(value: Any) -> bool:

@@ -8,6 +8,7 @@ HTTP probes use the standard library (the Redis probe is the module's, on redis_
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -80,7 +81,8 @@ def http_get(url: str, timeout: float, headers: Mapping[str, str] | None = None)
     except urllib.error.HTTPError as error:
         detail = error.read().decode("utf-8", "replace").strip()[:200]
         return Probe(False, f"HTTP {error.code} {detail}".strip(), time.monotonic() - start)
-    except (urllib.error.URLError, OSError) as error:
+    # HTTPException: an answer cut short (IncompleteRead) or not HTTP at all.
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = getattr(error, "reason", error)
         return Probe(False, str(reason), time.monotonic() - start)
 

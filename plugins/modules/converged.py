@@ -216,15 +216,20 @@ def main() -> None:
     # Without a record (a first deploy), or with other inputs, the state is not read at all.
     reason = verdict(last, params["inputs"], None, time.time())
     if not reason:
+        recorded = last or {}
         try:
-            recorded = last or {}
             state = host_state(list(recorded.get("paths") or []), list(recorded.get("dirs") or []))
         # A state this check cannot read is no proof: the host takes the run, which says why.
-        except OSError as error:
-            state = f"unreadable: {error}"
+        # Never a failure: the run holds its lock, and a failed check would stop it there.
+        except Exception as error:
+            state = f"unreadable: {type(error).__name__}: {error}"
         reason = verdict(last, params["inputs"], state, time.time())
     if reason and found is not None and not module.check_mode:
-        write_records({name: kept for name, kept in records.items() if name != playbook})
+        try:
+            write_records({name: kept for name, kept in records.items() if name != playbook})
+        # A full disk keeps the stale record, which this run's own record replaces at its end.
+        except OSError as error:
+            module.warn(f"{STATE_FILE}: the stale record of {playbook} stays: {error}")
     module.exit_json(changed=False, converged=not reason, reason=reason, alive_nodes=alive)
 
 

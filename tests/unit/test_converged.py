@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from ansible.parsing.vault import EncryptedString
 
 from ansible_collections.rayfleet.cluster.plugins.action.converged_inputs import (
     ActionModule,
+    credential_paths,
     extra_var_files,
     file_signatures,
+    inputs_facts,
     inventory_paths,
+    plain_value,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
     MAX_AGE_S,
     converged_hosts,
     data_dirs,
     full_run_reason,
+    reads_gpus,
     state_digest,
     tree_entries,
     verdict,
@@ -88,6 +95,29 @@ def test_the_runs_own_lock_and_record_are_left_out(tmp_path: Path) -> None:
     (root / "converged.json").write_text("{}")
     assert list(tree_entries([str(root)], excluded)) == entries
     assert digest_of(root) != before  # not excluded from another walk, they count
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path: Path) -> None:
+    # Any user can nest directories this deep in their ~/.ssh.
+    deep = tmp_path / "ssh"
+    deep.mkdir()
+    for _ in range(sys.getrecursionlimit() + 50):
+        deep = deep / "a"
+        deep.mkdir()
+    assert len(list(tree_entries([str(tmp_path / "ssh")]))) == sys.getrecursionlimit() + 51
+
+
+def test_a_directory_that_cannot_be_listed_is_no_proof_of_an_unchanged_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tree(tmp_path)
+
+    def refused(path: str) -> Any:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "scandir", refused)
+    with pytest.raises(PermissionError):
+        digest_of(root)
 
 
 def test_a_missing_root_is_a_state_of_its_own(tmp_path: Path) -> None:
@@ -165,7 +195,7 @@ PLAN_NODES = {
     "head": {"host": "head", "cluster": "c", "address": "10.0.0.10", "slot": 0},
     "w1": {"host": "w1", "cluster": "c", "address": "10.0.0.11", "slot": 0},
     "w1/1": {"host": "w1", "cluster": "c", "address": "10.0.0.11", "slot": 1},
-    "gpu": {"host": "gpu", "cluster": "c", "address": "10.0.0.12", "slot": 0, "gpu": True},
+    "gpu": {"host": "gpu", "cluster": "c", "address": "10.0.0.12", "slot": 0},
     "pool": {"host": "pool", "cluster": "c", "address": "10.0.0.21", "slot": 0, "spare": True},
 }
 CLUSTERS = {"c": {"head": "head"}}
@@ -183,7 +213,25 @@ def checks(alive: list[str] | None = ALIVE, **converged: bool) -> dict[str, dict
 
 def test_converged_hosts_with_every_node_alive_are_left_out_but_gpu_hosts() -> None:
     # The GPU host: NVML is read on every run. A spare pool host and Redis run no node.
-    assert converged_hosts(checks(), PLAN_NODES, CLUSTERS) == ["head", "pool", "redis", "w1"]
+    left_out = converged_hosts(checks(), PLAN_NODES, CLUSTERS, nvml_hosts=["gpu"])
+    assert left_out == ["head", "pool", "redis", "w1"]
+
+
+def test_the_workers_of_a_gpu_head_take_the_run_with_it() -> None:
+    # The head reads its GPUs and may restart: its workers wait for it in their own run.
+    assert converged_hosts(checks(), PLAN_NODES, CLUSTERS, nvml_hosts=["head"]) == ["pool", "redis"]
+
+
+def test_a_monitoring_server_takes_the_run_with_the_head_whose_dashboards_it_reads() -> None:
+    servers = {"c": "redis"}
+    assert "redis" in converged_hosts(checks(), PLAN_NODES, CLUSTERS, (), servers)
+    assert converged_hosts(checks(head=False), PLAN_NODES, CLUSTERS, (), servers) == ["pool"]
+
+
+def test_a_host_asked_for_gpus_outside_a_gpu_group_has_them_read_too() -> None:
+    assert reads_gpus({"ray_gpu": False, "ray_num_gpus": 2})
+    assert reads_gpus({"ray_gpu": "true", "ray_num_gpus": None})
+    assert not reads_gpus({"ray_gpu": False, "ray_num_gpus": 0})
 
 
 def test_a_host_with_a_node_not_alive_takes_the_run() -> None:
@@ -206,7 +254,7 @@ def test_a_host_not_converged_by_its_own_check_takes_the_run() -> None:
     results = checks()
     results["w1"] = {"skipped": True}
     results["redis"] = {"unreachable": True}
-    assert converged_hosts(results, PLAN_NODES, CLUSTERS) == ["head", "pool"]
+    assert converged_hosts(results, PLAN_NODES, CLUSTERS, nvml_hosts=["gpu"]) == ["head", "pool"]
 
 
 RUN = {"rayfleet_run_playbook": "site.yml", "ansible_run_tags": ["all"], "ansible_skip_tags": []}
@@ -236,6 +284,13 @@ def test_only_a_whole_converging_run_from_the_controller_leaves_hosts_out(
     assert full_run_reason({**RUN, **overrides}, check_mode) == reason
 
 
+@pytest.mark.parametrize("cli", [{"step": True}, {"start_at_task": "Install"}])
+def test_a_run_that_may_leave_tasks_out_takes_every_host(cli: dict[str, Any]) -> None:
+    reason = "a run with --step or --start-at-task may leave tasks out"
+    assert full_run_reason(RUN, False, {"step": False, "start_at_task": None, **cli}) == reason
+    assert full_run_reason(RUN, False, {"step": False, "start_at_task": None}) == ""
+
+
 def test_records_are_root_owned_json_written_whole_for_root_alone(tmp_path: Path) -> None:
     path = str(tmp_path / "converged.json")
     assert read_records(path) == {}
@@ -254,12 +309,42 @@ def test_the_inputs_cover_the_inventory_its_vars_and_credentials(tmp_path: Path)
     hosts.write_text("all: {}\n")
     (tmp_path / "group_vars").mkdir()
     (tmp_path / ".credentials").mkdir()
-    assert inventory_paths([str(hosts)]) == [
+    playbooks = tmp_path / "project"
+    (playbooks / "host_vars").mkdir(parents=True)
+    assert inventory_paths([str(hosts)], str(playbooks)) == [
         str(hosts),
         str(tmp_path / "group_vars"),
-        str(tmp_path / ".credentials"),
+        str(playbooks / "host_vars"),
     ]
+    assert credential_paths([str(hosts)]) == [str(tmp_path / ".credentials")]
     assert extra_var_files(["a=1", "@vars.yml"]) == ["vars.yml"]
+
+
+def test_variables_behind_a_link_count_once(tmp_path: Path) -> None:
+    shared = tmp_path / "common" / "all"
+    shared.mkdir(parents=True)
+    (shared / "ray.yml").write_text("ray_num_cpus: 4\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all").symlink_to(shared)
+    (shared / "loop").symlink_to(tmp_path / "group_vars")
+    found = [path for path, _size, _mtime in file_signatures([str(tmp_path / "group_vars")])]
+    assert found == [str(tmp_path / "group_vars" / "all" / "ray.yml")]
+
+
+def test_a_vaulted_value_counts_by_its_ciphertext_never_decrypted() -> None:
+    vaulted = EncryptedString(ciphertext="$ANSIBLE_VAULT;1.1;AES256\n6162")
+    assert plain_value(vaulted) == "$ANSIBLE_VAULT;1.1;AES256\n6162"
+    assert plain_value(7) == "7"
+
+
+def test_inputs_edited_while_the_run_went_on_record_no_host() -> None:
+    assert inputs_facts("s", "w", None)["rayfleet_converged_inputs"]
+    assert inputs_facts("s", "w", "s") == inputs_facts("s", "w", None)
+    assert inputs_facts("s", "w2", "s") != inputs_facts("s", "w", "s")  # the run's own writes
+    edited = {"rayfleet_converged_inputs": "", "rayfleet_converged_inputs_stable": ""}
+    assert inputs_facts("s2", "w", "s") == edited
+    # Inputs the run could not digest (empty) match no record and record none.
+    assert inputs_facts("", "", None) == edited
 
 
 def test_a_changed_file_of_the_inputs_changes_its_signature(tmp_path: Path) -> None:
@@ -271,7 +356,18 @@ def test_a_changed_file_of_the_inputs_changes_its_signature(tmp_path: Path) -> N
     assert file_signatures([str(tmp_path)]) != before
 
 
-def inputs_of(task_vars: dict[str, Any]) -> str:
+class Hostvars(dict[str, Any]):
+    """Ansible's hostvars, with the inventory they come from."""
+
+    def __init__(self, hosts: dict[str, Any], inventory_vars: dict[str, dict[str, Any]]) -> None:
+        super().__init__(hosts)
+        self._inventory = SimpleNamespace(
+            get_host=lambda name: SimpleNamespace(vars=inventory_vars.get(name, {})),
+            groups={"all": SimpleNamespace(vars=inventory_vars.get("@all", {}))},
+        )
+
+
+def inputs_of(task_vars: dict[str, Any]) -> tuple[str, str]:
     action = object.__new__(ActionModule)  # inputs() reads only the task's variables
     return action.inputs(task_vars)
 
@@ -288,10 +384,13 @@ def run_vars(tmp_path: Path) -> dict[str, Any]:
         "ansible_version": {"full": "2.19.0"},
         "ansible_inventory_sources": [str(tmp_path / "hosts.yml")],
         "groups": {"all": ["head", "pool-1"], "ray_pool": ["pool-1"], "ray_head": ["head"]},
-        "hostvars": {
-            "head": {"ansible_host": "10.0.0.10", "ansible_facts": facts},
-            "pool-1": {"ansible_host": "10.0.0.21"},
-        },
+        "hostvars": Hostvars(
+            {
+                "head": {"ansible_host": "10.0.0.10", "ansible_facts": facts},
+                "pool-1": {"ansible_host": "10.0.0.21"},
+            },
+            {"head": {"ray_num_cpus": 4}, "@all": {"ray_version": "2.60.0"}},
+        ),
         "rayfleet_plan": {"clusters": {}},
     }
 
@@ -323,8 +422,10 @@ def test_the_inputs_are_the_same_when_the_check_and_the_record_read_the_same_run
         lambda run: run["hostvars"]["pool-1"].update(ansible_host="10.0.0.22"),
         lambda run: run["groups"].update(ray_pool_members=["pool-1"]),
         lambda run: run.update(rayfleet_plan={"clusters": {"c": {}}}),
+        lambda run: run["hostvars"]._inventory.get_host("head").vars.update(ray_num_cpus=8),
+        lambda run: run["hostvars"]._inventory.groups["all"].vars.update(ray_version="2.61.0"),
     ],
-    ids=["address", "controller", "host-variable", "members", "plan"],
+    ids=["address", "controller", "host-variable", "members", "plan", "inventory", "group"],
 )
 def test_a_changed_input_changes_the_digest(tmp_path: Path, change: Any) -> None:
     before = inputs_of(run_vars(tmp_path))
