@@ -41,8 +41,6 @@ ROOTS = (
 )
 # The run's own bookkeeping, which every run rewrites: the lock and this record.
 EXCLUDED = (RUN_LOCK_DIR, STATE_FILE, f"{STATE_FILE}.partial")
-# The users' homes: only their SSH authorizations, where the pool hosts' key goes.
-HOMES = "/home"
 
 # The facts the roles read (of every host: the cluster's addresses come from them).
 FACT_KEYS = (
@@ -114,17 +112,16 @@ def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> It
             pending.extend(reversed(subdirectories))
 
 
-def home_ssh_dirs(homes: str = HOMES) -> list[str]:
-    """The users' SSH directories under ``homes``."""
-    try:
-        users = sorted(os.listdir(homes))
-    except FileNotFoundError:
-        return []
-    return [
-        os.path.join(homes, user, ".ssh")
-        for user in users
-        if os.path.isdir(os.path.join(homes, user, ".ssh"))
-    ]
+def home_ssh_dirs(homes: Iterable[str]) -> list[str]:
+    """The SSH directories of the users whose ``homes`` are given (wherever they are: the
+    pool hosts' SSH user's may be anywhere)."""
+    return sorted(
+        {
+            os.path.join(home, ".ssh")
+            for home in homes
+            if home and os.path.isdir(os.path.join(home, ".ssh"))
+        }
+    )
 
 
 def directory_entries(dirs: Iterable[str]) -> Iterator[list[Any]]:

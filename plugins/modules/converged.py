@@ -15,7 +15,7 @@ description:
     so that no later run trusts it before a full run records it again.
   - With O(state=recorded), records the inputs and the host's state as a full run leaves them.
   - The host's state is every path under C(/etc), C(/opt), C(/usr/local), C(/var/lib/rayfleet),
-    C(/var/lib/grafana/dashboards), C(/var/lib/dpkg/status), C(/root/.ssh), the users' C(.ssh)
+    C(/var/lib/grafana/dashboards), C(/var/lib/dpkg/status), C(/root/.ssh), every user's C(.ssh)
     and O(paths), with its type, owner, mode, inode, size and change time; the type, owner and
     mode of O(dirs); the running state of every service enabled in C(/etc/systemd/system); and
     C(nft -s list ruleset).
@@ -97,6 +97,7 @@ alive_nodes:
 
 import json
 import os
+import pwd
 import subprocess
 import time
 from typing import Any
@@ -175,7 +176,12 @@ def host_state(paths: list[str], dirs: list[str]) -> str:
         links.extend(os.path.join(top, name) for name in files)
     units = enabled_units(links)
     return state_digest(
-        [*ROOTS, *home_ssh_dirs(), *paths], service_states(units), ruleset(), shm_bytes(), dirs
+        # Of the users' homes, only their SSH authorizations (where the pool hosts' key goes).
+        [*ROOTS, *home_ssh_dirs(user.pw_dir for user in pwd.getpwall()), *paths],
+        service_states(units),
+        ruleset(),
+        shm_bytes(),
+        dirs,
     )
 
 

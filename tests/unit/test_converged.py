@@ -25,6 +25,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import 
     converged_hosts,
     data_dirs,
     full_run_reason,
+    home_ssh_dirs,
     reads_gpus,
     state_digest,
     tree_entries,
@@ -118,6 +119,15 @@ def test_a_directory_that_cannot_be_listed_is_no_proof_of_an_unchanged_host(
     monkeypatch.setattr(os, "scandir", refused)
     with pytest.raises(PermissionError):
         digest_of(root)
+
+
+def test_every_users_ssh_authorizations_count_wherever_their_home_is(tmp_path: Path) -> None:
+    pool_user = tmp_path / "srv" / "deploy"
+    (pool_user / ".ssh").mkdir(parents=True)
+    no_ssh = tmp_path / "home" / "alice"
+    no_ssh.mkdir(parents=True)
+    homes = [str(pool_user), str(no_ssh), "", str(pool_user)]
+    assert home_ssh_dirs(homes) == [str(pool_user / ".ssh")]
 
 
 def test_a_missing_root_is_a_state_of_its_own(tmp_path: Path) -> None:
