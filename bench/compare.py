@@ -162,10 +162,11 @@ def end_leftovers() -> None:
 
 
 def machine_cpu_s() -> float:
-    """Busy CPU seconds of the whole machine since boot: every field but idle and iowait."""
+    """Busy CPU seconds of the whole machine since boot: user, nice, system, irq and softirq
+    (not idle, iowait, the hypervisor's steal, or guest time, which user already counts)."""
     fields = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle, iowait = fields[3], fields[4]
-    return (sum(fields) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(figures: dict[str, Any], name: str, action: Callable[[], Any]) -> Any:

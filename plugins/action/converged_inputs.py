@@ -94,49 +94,59 @@ VARS_DIRS = ("group_vars", "host_vars")
 CREDENTIALS_DIR = ".credentials"
 
 
-def inventory_paths(sources: Iterable[str], playbook_dir: str | None = None) -> list[str]:
-    """The inventory sources, the variables' directories beside each file and beside the
-    playbook; not the credentials (``credential_paths``)."""
+def inventory_paths(sources: Iterable[str], playbooks: Iterable[str] = ()) -> list[str]:
+    """The inventory sources, and the variables' directories beside each inventory file and
+    beside each playbook given on the command line (which Ansible reads with them)."""
     paths: list[str] = []
     for source in sources:
         paths.append(source)
         if os.path.isfile(source):
             paths.extend(os.path.join(os.path.dirname(source), name) for name in VARS_DIRS)
-    if playbook_dir:
-        paths.extend(os.path.join(playbook_dir, name) for name in VARS_DIRS)
+    for playbook in playbooks:
+        paths.extend(os.path.join(os.path.dirname(playbook), name) for name in VARS_DIRS)
     return [path for path in paths if os.path.exists(path)]
 
 
 def credential_paths(sources: Iterable[str]) -> list[str]:
-    """The credentials beside each inventory file, which a run generates."""
-    return [
-        path
-        for path in (
-            os.path.join(os.path.dirname(source), CREDENTIALS_DIR)
-            for source in sources
-            if os.path.isfile(source)
+    """The credentials beside each inventory file or in each inventory directory, which a
+    run generates."""
+    found = []
+    for source in sources:
+        path = os.path.join(
+            source if os.path.isdir(source) else os.path.dirname(source), CREDENTIALS_DIR
         )
-        if os.path.exists(path)
-    ]
+        if os.path.exists(path):
+            found.append(path)
+    return found
 
 
-def source_address(host: str, port: int) -> str:
+def outside(signatures: list[list[Any]], roots: Iterable[str]) -> list[list[Any]]:
+    """The file signatures of paths under none of ``roots``."""
+    prefixes = tuple(os.path.join(root, "") for root in roots)
+    return [signature for signature in signatures if not str(signature[0]).startswith(prefixes)]
+
+
+def source_address(host: str, port: Any) -> str:
     """The controller's address towards ``host``, as its routes choose it (no packet sent):
-    it changes where the controller's address does."""
+    it changes where the controller's address does. Only for a host given by address: a
+    name would cost each run a DNS lookup per host, and its timeout."""
     try:
         family, kind, _proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_DGRAM
+            host, int(port), type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST
         )[0]
         with socket.socket(family, kind) as probe:
             probe.connect(address)
             return str(probe.getsockname()[0])
-    except (OSError, IndexError):
+    except (OSError, IndexError, ValueError, UnicodeError):
         return ""
 
 
 def plain_value(value: Any) -> Any:
-    """A value for the digest: a vaulted one by its ciphertext, never decrypted."""
+    """A value for the digest: a vaulted one by its ciphertext (text from ansible-core 2.19,
+    bytes before), never decrypted."""
     ciphertext = getattr(value, "_ciphertext", None)
+    if isinstance(ciphertext, bytes):
+        return ciphertext.decode("ascii", "replace")
     return ciphertext if isinstance(ciphertext, str) else str(value)
 
 
@@ -169,7 +179,7 @@ class ActionModule(ActionBase):
         except Exception as error:
             self._display.warning(f"rayfleet: the run's inputs could not be digested: {error}")
             stable, written = "", ""
-        if since and stable != since:
+        if since and stable and stable != since:
             self._display.warning(
                 "rayfleet: the playbooks, inventory or variables changed while this run went on: "
                 "no host is recorded as converged, and the next run takes every host"
@@ -208,21 +218,28 @@ class ActionModule(ActionBase):
                     *str((facts.get("env") or {}).get("SSH_CONNECTION", "")).split()[:1],
                     source_address(
                         str(variables.get("ansible_host") or host),
-                        int(variables.get("ansible_port") or 22),
+                        variables.get("ansible_port") or 22,
                     ),
                 ],
             }
             named_paths.extend(self._named_paths(variables))
         extra_vars = list(context.CLIARGS.get("extra_vars") or ())
         sources = list(task_vars.get("ansible_inventory_sources") or [])
-        playbooks = [os.path.abspath(path) for path in context.CLIARGS.get("args") or ()]
+        playbooks = [
+            os.path.abspath(path)
+            for path in context.CLIARGS.get("args") or ()
+            if os.path.isfile(path)
+        ]
+        # What the run writes, wherever it is (an inventory directory holds its credentials).
+        written_roots = credential_paths(sources) + named_paths
         stable = {
             "ansible": task_vars.get("ansible_version", {}).get("full"),
             "collection": file_signatures(collection_paths(COLLECTION_ROOT)),
-            "inventory": file_signatures(
-                inventory_paths(sources, task_vars.get("playbook_dir"))
-                + extra_var_files(extra_vars)
-                + [path for path in playbooks if os.path.isfile(path)]
+            "inventory": outside(
+                file_signatures(
+                    inventory_paths(sources, playbooks) + extra_var_files(extra_vars) + playbooks
+                ),
+                written_roots,
             ),
             "extra_vars": extra_vars,
             "groups": groups,
@@ -235,7 +252,7 @@ class ActionModule(ActionBase):
             "hosts": hosts,
             "environment": {name: os.environ.get(name) for name in ("HOME", "USER")},
         }
-        written = file_signatures(credential_paths(sources) + named_paths)
+        written = file_signatures(written_roots)
         return digest(stable, plain_value), digest(written, plain_value)
 
     def _named_paths(self, variables: Any) -> list[str]:

@@ -84,9 +84,10 @@ def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> It
     """Every path under the roots (not following links), depth first, each directory's
     entries sorted by name, but the excluded ones.
 
-    A directory that cannot be listed raises OSError: what it holds is unknown, so the host
-    cannot be shown unchanged. A stack, not recursion: any user may nest directories
-    deeper than Python's recursion limit under a root (their ~/.ssh).
+    An entry gone while walking counts as missing; a directory that cannot be listed raises
+    OSError: what it holds is unknown, so the host cannot be shown unchanged. A stack, not
+    recursion: any user may nest directories deeper than Python's recursion limit under a
+    root (their ~/.ssh).
     """
     skip = set(excluded)
     for root in sorted(set(roots) - skip):
@@ -99,13 +100,21 @@ def tree_entries(roots: Iterable[str], excluded: Sequence[str] = EXCLUDED) -> It
         pending = [root] if stat.S_ISDIR(info.st_mode) else []
         while pending:
             directory = pending.pop()
-            with os.scandir(directory) as listing:
-                children = sorted(listing, key=lambda child: child.name)
+            try:
+                with os.scandir(directory) as listing:
+                    children = sorted(listing, key=lambda child: child.name)
+            except FileNotFoundError:
+                yield [directory, None]
+                continue
             subdirectories = []
             for child in children:
                 if child.path in skip:
                     continue
-                child_info = child.stat(follow_symlinks=False)
+                try:
+                    child_info = child.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    yield [child.path, None]
+                    continue
                 yield _entry(child.path, child_info)
                 if stat.S_ISDIR(child_info.st_mode):
                     subdirectories.append(child.path)

@@ -185,6 +185,24 @@ def host_state(paths: list[str], dirs: list[str]) -> str:
     )
 
 
+def record_host(
+    check_mode: bool, playbook: str, records: dict[str, Any], params: dict[str, Any]
+) -> None:
+    """Records the run's inputs and the host's state now, as the last full run of ``playbook``."""
+    # Made before the state is read: the record's own directory is no change of the host.
+    if not check_mode:
+        os.makedirs(os.path.dirname(STATE_FILE), mode=0o755, exist_ok=True)
+    record = {
+        "inputs": params["inputs"],
+        "paths": params["paths"],
+        "dirs": params["dirs"],
+        "state": host_state(params["paths"], params["dirs"]),
+        "recorded_at": time.time(),
+    }
+    if not check_mode:
+        write_records({**records, playbook: record})
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -203,18 +221,13 @@ def main() -> None:
     playbook = params["playbook"]
     alive = alive_nodes(params["dashboard_url"], params["auth_token_file"])
     if params["state"] == "recorded":
-        # Made before the state is read: the record's own directory is no change of the host.
-        if not module.check_mode:
-            os.makedirs(os.path.dirname(STATE_FILE), mode=0o755, exist_ok=True)
-        record = {
-            "inputs": params["inputs"],
-            "paths": params["paths"],
-            "dirs": params["dirs"],
-            "state": host_state(params["paths"], params["dirs"]),
-            "recorded_at": time.time(),
-        }
-        if not module.check_mode:
-            write_records({**records, playbook: record})
+        # Never a failure either: the run ends with its locks let go. A host left without a
+        # record takes the next run in full.
+        try:
+            record_host(module.check_mode, playbook, records, params)
+        except Exception as error:
+            module.warn(f"no record of this run of {playbook}: {type(error).__name__}: {error}")
+            module.exit_json(changed=False, converged=False, reason=str(error), alive_nodes=alive)
         # Changes nothing a run manages: the run's own bookkeeping, like its lock.
         module.exit_json(changed=False, converged=True, reason="", alive_nodes=alive)
     found = records.get(playbook)

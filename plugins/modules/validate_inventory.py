@@ -208,7 +208,9 @@ ansible_facts:
           M(rayfleet.cluster.converged)). C(full_run), why this run takes every host through
           every play, or empty; C(dashboards), each head's dashboard URL and the token file to
           ask it with (null without token auth); C(dirs), each Ray host's home, temp, spill
-          and GCS directories, whose own owner and mode a record holds.
+          and GCS directories, whose own owner and mode a record holds; C(nvml_hosts), the
+          hosts whose GPUs the ray role reads on every run (C(ray_gpu), or C(ray_num_gpus)
+          above 0).
       type: dict
       sample:
         full_run: ""
@@ -216,4 +218,5 @@ ansible_facts:
           head: {url: http://10.89.90.10:8265, token_file: /etc/ray/auth-token}
         dirs:
           cpu-1: [/var/lib/ray, /var/lib/ray/gcs, /var/lib/ray/spill, /var/lib/ray/tmp]
+        nvml_hosts: [gpu-1]
 """

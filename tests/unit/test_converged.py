@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible.parsing.vault import EncryptedString
 
 from ansible_collections.rayfleet.cluster.plugins.action.converged_inputs import (
     ActionModule,
@@ -19,6 +18,7 @@ from ansible_collections.rayfleet.cluster.plugins.action.converged_inputs import
     inputs_facts,
     inventory_paths,
     plain_value,
+    source_address,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.converged import (
     MAX_AGE_S,
@@ -100,12 +100,18 @@ def test_the_runs_own_lock_and_record_are_left_out(tmp_path: Path) -> None:
 
 def test_a_tree_deeper_than_pythons_recursion_limit_is_walked(tmp_path: Path) -> None:
     # Any user can nest directories this deep in their ~/.ssh.
-    deep = tmp_path / "ssh"
-    deep.mkdir()
-    for _ in range(sys.getrecursionlimit() + 50):
-        deep = deep / "a"
-        deep.mkdir()
-    assert len(list(tree_entries([str(tmp_path / "ssh")]))) == sys.getrecursionlimit() + 51
+    depth = sys.getrecursionlimit() + 50
+    chain = [tmp_path / "ssh"]
+    chain[0].mkdir()
+    for _ in range(depth):
+        chain.append(chain[-1] / "a")
+        chain[-1].mkdir()
+    try:
+        assert len(list(tree_entries([str(chain[0])]))) == depth + 1
+    finally:
+        # Deepest first: shutil.rmtree (pytest's clean-up) recurses too.
+        for directory in reversed(chain):
+            directory.rmdir()
 
 
 def test_a_directory_that_cannot_be_listed_is_no_proof_of_an_unchanged_host(
@@ -319,14 +325,16 @@ def test_the_inputs_cover_the_inventory_its_vars_and_credentials(tmp_path: Path)
     hosts.write_text("all: {}\n")
     (tmp_path / "group_vars").mkdir()
     (tmp_path / ".credentials").mkdir()
-    playbooks = tmp_path / "project"
-    (playbooks / "host_vars").mkdir(parents=True)
-    assert inventory_paths([str(hosts)], str(playbooks)) == [
+    project = tmp_path / "project"
+    (project / "host_vars").mkdir(parents=True)
+    assert inventory_paths([str(hosts)], [str(project / "site.yml")]) == [
         str(hosts),
         str(tmp_path / "group_vars"),
-        str(playbooks / "host_vars"),
+        str(project / "host_vars"),
     ]
+    # Beside an inventory file, or in an inventory directory (-i inventories/mine).
     assert credential_paths([str(hosts)]) == [str(tmp_path / ".credentials")]
+    assert credential_paths([str(tmp_path)]) == [str(tmp_path / ".credentials")]
     assert extra_var_files(["a=1", "@vars.yml"]) == ["vars.yml"]
 
 
@@ -341,10 +349,30 @@ def test_variables_behind_a_link_count_once(tmp_path: Path) -> None:
     assert found == [str(tmp_path / "group_vars" / "all" / "ray.yml")]
 
 
-def test_a_vaulted_value_counts_by_its_ciphertext_never_decrypted() -> None:
-    vaulted = EncryptedString(ciphertext="$ANSIBLE_VAULT;1.1;AES256\n6162")
-    assert plain_value(vaulted) == "$ANSIBLE_VAULT;1.1;AES256\n6162"
+class Vaulted:
+    """A vaulted value, as ansible-core 2.19 (text) or 2.17 and 2.18 (bytes) hold it."""
+
+    def __init__(self, ciphertext: str | bytes) -> None:
+        self._ciphertext = ciphertext
+
+    def __str__(self) -> str:
+        raise AssertionError("decrypted")
+
+
+@pytest.mark.parametrize(
+    "ciphertext", ["$ANSIBLE_VAULT;1.1;AES256\n6162", b"$ANSIBLE_VAULT;1.1;AES256\n6162"]
+)
+def test_a_vaulted_value_counts_by_its_ciphertext_never_decrypted(ciphertext: str | bytes) -> None:
+    assert plain_value(Vaulted(ciphertext)) == "$ANSIBLE_VAULT;1.1;AES256\n6162"
     assert plain_value(7) == "7"
+
+
+def test_a_controller_address_is_routed_only_for_a_host_given_by_address() -> None:
+    assert source_address("127.0.0.1", 22) == "127.0.0.1"
+    # A name would cost a DNS lookup; a bad port or label is no address either.
+    assert source_address("localhost", 22) == ""
+    assert source_address("127.0.0.1", "ssh") == ""
+    assert source_address("a" * 300, 22) == ""
 
 
 def test_inputs_edited_while_the_run_went_on_record_no_host() -> None:
@@ -418,6 +446,19 @@ def test_the_inputs_are_the_same_when_the_check_and_the_record_read_the_same_run
     head_facts["uptime_seconds"] = 99
     head_facts["env"] = {"SSH_CONNECTION": "10.0.0.1 50001 10.0.0.10 22"}
     assert inputs_of(at_check) == inputs_of(at_record)
+
+
+def test_credentials_the_run_writes_in_an_inventory_directory_leave_the_stable_part(
+    tmp_path: Path,
+) -> None:
+    at_check = run_vars(tmp_path)
+    at_check["ansible_inventory_sources"] = [str(tmp_path)]
+    stable, written = inputs_of(at_check)
+    (tmp_path / ".credentials").mkdir()
+    (tmp_path / ".credentials" / "ray-auth-token-prod").write_text("generated")
+    stable_after, written_after = inputs_of(at_check)
+    assert stable_after == stable
+    assert written_after != written
 
 
 @pytest.mark.parametrize(
