@@ -355,6 +355,21 @@ def profile(timings: Path, top: int = 15) -> list[dict[str, Any]]:
     ]
 
 
+def converged_checks(timings: Path) -> dict[str, dict[str, Any]]:
+    """Each host's converged check in a run: whether its record matched, why not, and on a
+    head the nodes its dashboard listed ALIVE (none listed: every Ray host takes the run)."""
+    checks = {}
+    for line in timings.read_text().splitlines():
+        row = json.loads(line)
+        # The check in validate.yml, not the record unlock.yml takes with the same module.
+        if row.get("converged") is not None and "validate.yml" in row["path"]:
+            checks[row["host"]] = {
+                "converged": row["converged"],
+                **{key: row[key] for key in ("reason", "alive_nodes") if row.get(key)},
+            }
+    return checks
+
+
 def one_round(count: int, fresh_pack: bool, with_ray_up: bool, workdir: Path) -> dict[str, Any]:
     if fresh_pack:
         for pack in WHEELHOUSES.glob(f"*{PACK_SUFFIX}"):
@@ -385,6 +400,8 @@ def one_round(count: int, fresh_pack: bool, with_ray_up: bool, workdir: Path) ->
     )
     figures["profile_cold"] = profile(cold_timings)
     figures["profile_noop"] = profile(noop_timings)
+    # Why a no-op took a host through the full run, where it did.
+    figures["noop_checks"] = converged_checks(noop_timings)
     hosts = fresh_hosts(count)
     measured(figures, "floor_cold", lambda: floor_cold(hosts, wheelhouse_archive()))
     if with_ray_up:

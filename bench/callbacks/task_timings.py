@@ -2,7 +2,8 @@
 
 Enabled with ANSIBLE_CALLBACK_PLUGINS=bench/callbacks, ANSIBLE_CALLBACKS_ENABLED=task_timings
 and RAYFLEET_TASK_TIMINGS=<file>: one JSON object per line, {task, path, host, status, at, s},
-``at`` being when the task started on the host, in seconds from the run's start.
+``at`` being when the task started on the host, in seconds from the run's start; the
+converged check's rows also carry its ``converged``, ``reason`` and ``alive_nodes``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class CallbackModule(CallbackBase):
             "at": round(started - self._run_start, 3),
             "s": round(time.monotonic() - started, 3),
         }
+        if task.action.endswith("converged"):
+            line |= {key: result._result.get(key) for key in ("converged", "reason", "alive_nodes")}
         self._out.write(json.dumps(line) + "\n")
         self._out.flush()
 
