@@ -4,11 +4,12 @@
 
 The converged module compares it with, or records it in, each host's record of the last full
 run (plugins/module_utils/converged.py). What a run of rayfleet's playbooks reads
-on the controller: the collection itself, the playbooks on the command line, the inventory
-sources with their group_vars, host_vars and credentials and those beside the playbook, every
-file or directory a rayfleet variable names, the extra variables (with the files they load),
-the groups and every variable the inventory sets (a dynamic inventory's too), the facts the
-roles read of every host, the controller's address towards each, and ansible-core's release.
+on the controller: the collection itself, the playbooks on the command line and the
+group_vars and host_vars beside them, the inventory sources with their own and their
+credentials, every file or directory a rayfleet variable names, the extra variables (with
+the files they load), the groups and every variable the inventory sets (a dynamic
+inventory's too), the facts the roles read of every host, the controller's address towards
+each, and ansible-core's release.
 
 Two digests: what the run itself may write (the credentials, the files the variables name:
 secrets, certificates, the venv pack) and the rest, which must be the same at the run's end
