@@ -173,6 +173,8 @@ def autoscaling_config(plan: Plan, cluster: str, options: Mapping[str, Any]) -> 
                     for name, node in workers
                     if node.pool
                 ),
+                dashboard_url=f"http://{plan.clusters[cluster].dashboard_address}",
+                start_timeout_s=int(options["start_timeout_s"]),
                 quarantine_base_s=float(options["quarantine_base_s"]),
                 quarantine_max_s=float(options["quarantine_max_s"]),
                 playbook_timeout_s=int(options["playbook_timeout_s"]),
@@ -233,4 +235,14 @@ def autoscaler_inventory(
                 REDIS_GROUP: {"hosts": {}},
             }
         }
+    }
+
+
+def pool_host_vars(inventory: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each pool host's variables, read back from an inventory autoscaler_inventory made."""
+    node_types = inventory["all"]["children"][WORKERS_GROUP].get("children") or {}
+    return {
+        str(name): dict(host_vars or {})
+        for group in node_types.values()
+        for name, host_vars in ((group or {}).get("hosts") or {}).items()
     }

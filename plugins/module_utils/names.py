@@ -36,6 +36,12 @@ MEMBER_TARGETS_DIR = "/var/lib/rayfleet/prometheus"
 # The cluster's token on every node (root:ray 0640): the ray role installs it there (plan's
 # node view), and rayfleet's checks on a head ask its dashboard with it.
 NODE_TOKEN_FILE = "/etc/ray/auth-token"
+# On a pool host that joined once (roles/ray/files/rayfleet_ray_join.py): the ray role
+# installs it there, and the provisioner runs it for the host's next joins.
+JOIN_COMMAND = "/usr/local/sbin/rayfleet-ray-join"
+# What the provisioner passes its join runs: the fingerprint of its inputs, which the ray
+# role seals the host with.
+JOIN_FINGERPRINT_VAR = "rayfleet_join_fingerprint"
 # Set on every host of the inventory the head's provisioner runs its playbooks with: the
 # ray role then leaves the keys alone and validation leaves other listeners to the
 # controller's runs.

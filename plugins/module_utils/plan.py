@@ -38,7 +38,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.inventory_checks 
     namespace_of,
     redis_address_of,
 )
-from ansible_collections.rayfleet.cluster.plugins.module_utils.names import NODE_TOKEN_FILE
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import (
+    JOIN_COMMAND,
+    NODE_TOKEN_FILE,
+)
 from ansible_collections.rayfleet.cluster.plugins.module_utils.node_slots import (
     node_count,
     slot_name,
@@ -146,7 +149,8 @@ class Plan:
         """Each node's record with its cluster's: what the roles read as ``rayfleet_nodes``.
 
         With where the node keeps its cluster's token, whether the cluster has one or not
-        (a node without it must not have the file).
+        (a node without it must not have the file), and where a pool host keeps the command
+        of its quick joins.
         """
         view = {}
         for name, node in self.nodes.items():
@@ -154,6 +158,7 @@ class Plan:
                 **plain(self.clusters[node.cluster]),
                 **plain(node),
                 "auth_token_file": NODE_TOKEN_FILE,
+                "join_command": JOIN_COMMAND,
             }
             if node.vars is None:
                 del record["vars"]

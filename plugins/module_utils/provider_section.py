@@ -63,6 +63,10 @@ class ProviderSection:
     playbook_timeout_s: int
     # Static workers: always in, never launched or terminated.
     static: tuple[ProviderNode, ...] = ()
+    # The head's dashboard, where a pool host's quick join waits for its node to be ALIVE,
+    # for up to start_timeout_s (the head's ray_start_timeout); "": every join is full.
+    dashboard_url: str = ""
+    start_timeout_s: int = 0
     # None: the cluster is not monitored.
     prometheus: MemberTargets | None = None
     # None: no host of the cluster runs rayfleet's firewall.
@@ -85,6 +89,8 @@ class ProviderSection:
             head=ProviderNode(**data["head"]),
             pool=tuple(ProviderNode(**node) for node in data["pool"]),
             static=tuple(ProviderNode(**node) for node in data.get("static", ())),
+            dashboard_url=str(data.get("dashboard_url", "")),
+            start_timeout_s=int(data.get("start_timeout_s", 0)),
             quarantine_base_s=float(data["quarantine_base_s"]),
             quarantine_max_s=float(data["quarantine_max_s"]),
             playbook_timeout_s=int(data["playbook_timeout_s"]),

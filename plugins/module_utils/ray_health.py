@@ -129,6 +129,51 @@ def nodes_query_path(node_ip: str | None, state: str) -> str:
     return "/api/v0/nodes?" + urllib.parse.urlencode(query)
 
 
+class NodeWaitError(Exception):
+    """The state API listed no such node in time, or refused the token."""
+
+
+# Answers that asking again will not change.
+AUTH_REFUSALS = ("HTTP 401", "HTTP 403")
+NODE_POLL_INTERVAL_S = 0.5
+
+
+def wait_for_nodes(
+    dashboard_url: str,
+    node_ip: str,
+    headers: Mapping[str, str],
+    *,
+    state: str = "ALIVE",
+    slot: int | None = None,
+    wait_timeout: float = 0,
+    timeout: float = 5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """The nodes at ``node_ip`` (in ``slot``) in ``state``, asking until one is listed or
+    ``wait_timeout`` s have passed (0: one answer, which may list none); NodeWaitError else."""
+    url = dashboard_url.rstrip("/") + nodes_query_path(node_ip, state)
+    deadline = time.monotonic() + wait_timeout
+    while True:
+        probe = http_get(url, timeout, headers)
+        nodes = [
+            node
+            for node in (listed_nodes(probe.body) if probe.ok else [])
+            if slot is None or node_slot(node) == slot
+        ]
+        if nodes or (probe.ok and not wait_timeout):
+            return nodes
+        if probe.detail.startswith(AUTH_REFUSALS):
+            raise NodeWaitError(f"the dashboard refused the cluster's token: {probe.detail}")
+        if time.monotonic() >= deadline:
+            last = "no such node yet" if probe.ok else probe.detail
+            where = "" if slot is None else f" in slot {slot}"
+            raise NodeWaitError(
+                f"no {state} node at {node_ip}{where} after {wait_timeout:g} s"
+                f" (last answer: {last})"
+            )
+        sleep(NODE_POLL_INTERVAL_S)
+
+
 def listed_nodes(nodes_body: str) -> list[dict[str, Any]]:
     """The node records of a state API answer."""
     return list(json.loads(nodes_body)["data"]["result"]["result"])

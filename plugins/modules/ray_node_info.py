@@ -83,8 +83,6 @@ nodes:
     - {node_id: 3f4c..., node_ip: 10.0.0.11, state: ALIVE, is_head_node: false}
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
@@ -92,15 +90,9 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_auth import (
     auth_headers,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.ray_health import (
-    http_get,
-    listed_nodes,
-    node_slot,
-    nodes_query_path,
+    NodeWaitError,
+    wait_for_nodes,
 )
-
-POLL_INTERVAL_S = 0.5
-# Answers that asking again will not change.
-AUTH_REFUSALS = ("HTTP 401", "HTTP 403")
 
 
 def main() -> None:
@@ -119,31 +111,18 @@ def main() -> None:
     params = module.params
     try:
         headers = auth_headers(params["auth_token_file"])
-    except TokenError as error:
-        module.fail_json(msg=str(error))
-    url = params["dashboard_url"].rstrip("/") + nodes_query_path(params["node_ip"], params["state"])
-    deadline = time.monotonic() + params["wait_timeout"]
-    while True:
-        probe = http_get(url, params["timeout"], headers)
-        nodes = [
-            node
-            for node in (listed_nodes(probe.body) if probe.ok else [])
-            if params["slot"] is None or node_slot(node) == params["slot"]
-        ]
-        if nodes or (probe.ok and not params["wait_timeout"]):
-            module.exit_json(changed=False, nodes=nodes)
-        if probe.detail.startswith(AUTH_REFUSALS):
-            module.fail_json(msg=f"the dashboard refused the cluster's token: {probe.detail}")
-        if time.monotonic() >= deadline:
-            last = "no such node yet" if probe.ok else probe.detail
-            module.fail_json(
-                msg=f"no {params['state']} node at {params['node_ip']}"
-                + ("" if params["slot"] is None else f" in slot {params['slot']}")
-                + " after "
-                f"{params['wait_timeout']} s (last answer: {last})",
-                nodes=[],
-            )
-        time.sleep(POLL_INTERVAL_S)
+        nodes = wait_for_nodes(
+            params["dashboard_url"],
+            params["node_ip"],
+            headers,
+            state=params["state"],
+            slot=params["slot"],
+            wait_timeout=params["wait_timeout"],
+            timeout=params["timeout"],
+        )
+    except (TokenError, NodeWaitError) as error:
+        module.fail_json(msg=str(error), nodes=[])
+    module.exit_json(changed=False, nodes=nodes)
 
 
 if __name__ == "__main__":

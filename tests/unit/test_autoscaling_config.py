@@ -70,6 +70,7 @@ OPTIONS = {
     "quarantine_base_s": 60,
     "quarantine_max_s": 3600,
     "playbook_timeout_s": 1800,
+    "start_timeout_s": 120,
 }
 
 

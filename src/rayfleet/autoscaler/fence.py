@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from rayfleet.autoscaler import ssh
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import PoolState, Status, write_atomically
 
@@ -63,30 +64,14 @@ def ssh_command(
 ) -> list[str]:
     """The ssh call that tells one host; sshd runs rayfleet-fence whatever the command says."""
     assert settings.fence is not None
-    return [
-        "ssh",
-        "-i",
-        str(settings.fence.key),
-        "-p",
-        str(port),
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-        "-o",
-        "ServerAliveInterval=2",
-        "-o",
-        "ServerAliveCountMax=2",
-        "-o",
-        "StrictHostKeyChecking=accept-new",
-        "-o",
-        f"UserKnownHostsFile={settings.state_dir / 'known_hosts'}",
+    return ssh.ssh_command(
+        settings.fence.key,
         f"root@{address}",
-        "sync",
-        *joined,
-    ]
+        port=port,
+        known_hosts=settings.state_dir / "known_hosts",
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+        command=["sync", *joined],
+    )
 
 
 def _addresses(settings: ProviderSettings) -> Mapping[str, str]:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.rayfleet.cluster.plugins.module_utils.names import JOIN_FINGERPRINT_VAR
+from rayfleet.autoscaler import fast_join
 from rayfleet.autoscaler.run_lock import ProvisionerRunLock, RunLockHeldError
 from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.runner import run_playbook
@@ -70,15 +74,21 @@ class PlaybookLauncher:
     def _play(self, playbook: str, host: str, under: str) -> str | None:
         """Why the run failed, or None."""
         prefix = f"rayfleet {playbook} {host}:"
+        # The provider records the host in its state itself; the run goes on under the
+        # provisioner's hold on the cluster's run lock.
+        extravars = {"rayfleet_pool_record": False, "rayfleet_run_lock_under": under}
+        if playbook == JOIN_PLAYBOOK:
+            quick = self._join_in_one_step(prefix, host)
+            if quick.done:
+                return quick.error
+            extravars.update(quick.extravars)
         logger.info("%s starting", prefix)
         try:
             result = run_playbook(
                 playbook,
                 [self._settings.inventory, self._settings.members_file],
                 limit=host,
-                # The provider records the host in its state itself; the run goes on under
-                # the provisioner's hold on the cluster's run lock.
-                extravars={"rayfleet_pool_record": False, "rayfleet_run_lock_under": under},
+                extravars=extravars,
                 ansible_config=self._settings.ansible_config,
                 quiet=True,
                 event_handler=_log_event(prefix),
@@ -99,6 +109,41 @@ class PlaybookLauncher:
             reason = f"{result.status}, rc {result.rc}"
         logger.warning("%s failed: %s", prefix, reason)
         return f"{playbook} failed: {reason}"
+
+    def _join_in_one_step(self, prefix: str, host: str) -> QuickJoin:
+        try:
+            sealed_with = fast_join.fingerprint(self._settings)
+        except OSError as error:
+            logger.info(
+                "%s the full join: no fingerprint of the provisioner's files: %s", prefix, error
+            )
+            return QuickJoin(done=False)
+        started = time.monotonic()
+        try:
+            refused = fast_join.join(self._settings, host, sealed_with)
+        except fast_join.NotAliveError as error:
+            logger.warning("%s joined in one step, but its node is not ALIVE: %s", prefix, error)
+            return QuickJoin(done=True, error=f"the quick join failed: {error}")
+        if refused is not None:
+            logger.info("%s the full join: %s", prefix, refused)
+            # The full join seals the host with it, for its next join.
+            return QuickJoin(done=False, extravars={JOIN_FINGERPRINT_VAR: sealed_with})
+        logger.info(
+            "%s joined in one step (rayfleet-ray-join), ALIVE after %.1f s",
+            prefix,
+            time.monotonic() - started,
+        )
+        return QuickJoin(done=True)
+
+
+@dataclass(frozen=True)
+class QuickJoin:
+    """Where the quick join ended: done (with why it failed, if it did), or the full join is
+    to run, with these extra variables."""
+
+    done: bool
+    error: str | None = None
+    extravars: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _log_event(prefix: str) -> Callable[[dict[str, Any]], bool]:
