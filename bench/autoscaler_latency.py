@@ -12,8 +12,11 @@ one monotonic clock (lab hosts are containers of this kernel):
   leave_s       the provider's own part of the scale-down: from the autoscaler's
                 terminate call to the host free again (the provisioner's journal on the head)
 
-warm: the pool type whose hosts have Ray installed ahead (ray_pool_preinstall);
-cold: the type whose host gets Ray installed by the join (wiped before each run).
+warm: the pool type whose hosts have Ray installed ahead (ray_pool_preinstall), joined in
+one step (rayfleet-ray-join: the host was sealed by an earlier full join); warm_full: the
+same host with its seal removed first, so that it takes the full join (join.yml) as on its
+first join; cold: the type whose host gets Ray installed by the join (wiped before each
+run). Each run records which join the provisioner logged ("join": one step or full).
 Target (warm): median scale_up_s at most 2 x median ray_start_s + one update interval.
 
     make lab && .venv/bin/python bench/autoscaler_latency.py -i inventories/lab
@@ -42,6 +45,11 @@ from rayfleet.runner import run_module
 PROBE = REPO_ROOT / "src" / "rayfleet" / "jobs" / "pool_probe.py"
 PROBE_ON_HEAD = "/usr/local/lib/pool_probe.py"
 STATE = "/var/lib/rayfleet/autoscaler/state.json"
+# What a full join leaves on a host (roles/ray/files/rayfleet_ray_join.py): without it, the
+# next join is full too.
+SEAL = "/etc/ray/join-seal.json"
+# Sealed and unsealed warm runs, and cold runs: what a run does to its host first.
+PREPARE = {"warm": "", "warm_full": f"rm -f {SEAL}", "cold": "rm -rf /opt/ray /var/cache/rayfleet"}
 # The last lines only: a long journal comes back empty through ansible-runner's events.
 PROVISIONER_LOG = "journalctl --unit rayfleet-provisioner --output cat --no-pager --lines 500"
 POLL_S = 0.2
@@ -126,6 +134,16 @@ class Lab:
         ]
         return round(times[1] - times[0], 3)
 
+    def last_join(self, host: str) -> str:
+        """Which join the provisioner logged last for ``host``: one step or full."""
+        marks = {
+            f"join.yml {host}: joined in one step": "one step",
+            f"join.yml {host}: starting": "full",
+        }
+        log = self.command(self.head, PROVISIONER_LOG)
+        found = [kind for line in log.splitlines() for mark, kind in marks.items() if mark in line]
+        return found[-1] if found else "none logged"
+
 
 def wait_until(what: Callable[[], bool], timeout_s: float) -> float:
     deadline = time.monotonic() + timeout_s
@@ -136,14 +154,14 @@ def wait_until(what: Callable[[], bool], timeout_s: float) -> float:
     return time.monotonic()
 
 
-def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
+def one_run(lab: Lab, node_type: str, host: str, kind: str) -> dict[str, Any]:
     resource = next(iter(lab.hostvars[host].get("ray_resources", {})))
     ip = lab.address[host]
     # A run starts with the host back in the pool (the lab's sample job may have just used it).
     wait_until(lambda: ip not in lab.alive_ips(), lab.idle_timeout_s + 300)
     wait_until(lambda: lab.pool_status(host) == "free", 300)
-    if cold:
-        lab.command(host, "rm -rf /opt/ray /var/cache/rayfleet")
+    if PREPARE[kind]:
+        lab.command(host, PREPARE[kind])
     requested = lab.request(resource, 1)
     alive = wait_until(lambda: ip in lab.alive_ips(), 900)
     ray_start = alive - lab.unit_started(host)
@@ -154,7 +172,8 @@ def one_run(lab: Lab, node_type: str, host: str, cold: bool) -> dict[str, Any]:
     return {
         "node_type": node_type,
         "host": host,
-        "cold": cold,
+        "kind": kind,
+        "join": lab.last_join(host),
         "scale_up_s": round(alive - requested, 3),
         "ray_start_s": round(ray_start, 3),
         "node_gone_s": round(gone - withdrawn, 3),
@@ -168,6 +187,7 @@ def main() -> int:
     parser.add_argument("--warm-type", default="pool_warm")
     parser.add_argument("--cold-type", default="pool_cold")
     parser.add_argument("--warm-runs", type=int, default=5)
+    parser.add_argument("--warm-full-runs", type=int, default=3)
     parser.add_argument("--cold-runs", type=int, default=2)
     args = parser.parse_args()
 
@@ -176,14 +196,18 @@ def main() -> int:
         "ansible.builtin.copy", f"src={PROBE} dest={PROBE_ON_HEAD}", args.inventory, lab.head
     )
     runs: list[dict[str, Any]] = []
-    plan = [(args.warm_type, False)] * args.warm_runs + [(args.cold_type, True)] * args.cold_runs
-    for number, (node_type, cold) in enumerate(plan, start=1):
-        run = one_run(lab, node_type, lab.pool_types[node_type][0], cold)
+    # Sealed and unsealed warm runs take turns, so that both meet the machine's same moods.
+    kinds = ["warm", "warm_full"] * min(args.warm_runs, args.warm_full_runs)
+    kinds += ["warm"] * (args.warm_runs - args.warm_full_runs)
+    kinds += ["warm_full"] * (args.warm_full_runs - args.warm_runs)
+    plan = [(args.warm_type, kind) for kind in kinds] + [(args.cold_type, "cold")] * args.cold_runs
+    for number, (node_type, kind) in enumerate(plan, start=1):
+        run = one_run(lab, node_type, lab.pool_types[node_type][0], kind)
         runs.append(run)
         print(f"run {number}: {json.dumps(run)}", flush=True)
 
-    def figures_of(is_cold: bool) -> dict[str, Any]:
-        chosen = [run for run in runs if run["cold"] is is_cold]
+    def figures_of(kind: str) -> dict[str, Any]:
+        chosen = [run for run in runs if run["kind"] == kind]
         if not chosen:
             return {}
         return {
@@ -191,7 +215,7 @@ def main() -> int:
             for key in ("scale_up_s", "ray_start_s", "node_gone_s", "scale_down_s", "leave_s")
         }
 
-    warm, cold_figures = figures_of(False), figures_of(True)
+    warm, warm_full, cold_figures = figures_of("warm"), figures_of("warm_full"), figures_of("cold")
     target = round(2 * warm["ray_start_s"]["median"] + lab.update_interval_s, 3)
     figures = write_figures(
         args.out,
@@ -202,7 +226,11 @@ def main() -> int:
             "idle_timeout_s": lab.idle_timeout_s,
             "runs": runs,
             "warm": warm,
+            "warm_full": warm_full,
             "cold": cold_figures,
+            "warm_joins_in_one_step": sum(
+                run["kind"] == "warm" and run["join"] == "one step" for run in runs
+            ),
             "warm_target_scale_up_s": target,
             "meets_target": warm["scale_up_s"]["median"] <= target,
         },
@@ -211,6 +239,11 @@ def main() -> int:
         f"\nwarm scale-up median {warm['scale_up_s']['median']} s, Ray's worker start median "
         f"{warm['ray_start_s']['median']} s, target <= {target} s: "
         f"{'met' if figures['meets_target'] else 'missed'}; "
+        + (
+            f"warm full-join scale-up median {warm_full['scale_up_s']['median']} s; "
+            if warm_full
+            else ""
+        )
         + (
             f"cold scale-up median {cold_figures['scale_up_s']['median']} s; "
             if cold_figures

@@ -19,6 +19,7 @@ from ansible_collections.rayfleet.cluster.plugins.filter.autoscaling import (
 from ansible_collections.rayfleet.cluster.plugins.module_utils.autoscaling import (
     autoscaler_inventory,
     autoscaling_config,
+    pool_host_vars,
 )
 from ansible_collections.rayfleet.cluster.plugins.module_utils.plan import Plan
 from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section import (
@@ -28,7 +29,10 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section 
 from rayfleet.autoscaler.settings import ProviderSettings
 
 PLAN = Plan(
-    clusters={"lab": cluster("head", autoscaling=True), "other": cluster("other-head")},
+    clusters={
+        "lab": cluster("head", autoscaling=True, dashboard_address="10.0.0.10:8265"),
+        "other": cluster("other-head"),
+    },
     nodes={
         "head": node("head", "lab", "head", "head", "10.0.0.10", vars={}),
         "cpu-1": node("cpu-1", "lab", "worker", "cpu", "10.0.0.11"),
@@ -108,6 +112,11 @@ def test_provider_lists_this_clusters_nodes_only(config: dict[str, Any]) -> None
         ("gpu-2", "10.0.0.22"),
     ]
     assert settings.quarantine.duration(2) == 120
+    # A quick join waits for its node on the head's dashboard, as long as a start may take.
+    assert (settings.section.dashboard_url, settings.section.start_timeout_s) == (
+        "http://10.0.0.10:8265",
+        120,
+    )
 
 
 def test_the_provider_section_reads_back_from_yaml_as_written(config: dict[str, Any]) -> None:
@@ -165,6 +174,10 @@ def test_the_heads_inventory_holds_the_head_and_the_pool() -> None:
     assert gpu_1["_ray_in_provisioner"] is True
     # Static workers are not the provider's to run playbooks on.
     assert "cpu" not in groups["ray_workers"]["children"]
+    # The quick join reads each pool host's connection back from the same file.
+    read_back = pool_host_vars(yaml.safe_load(yaml.safe_dump(inventory)))
+    assert set(read_back) == {"gpu-1", "gpu-2"}
+    assert read_back["gpu-1"] == gpu_1
 
 
 def test_the_provisioners_runs_see_whether_a_pool_host_is_fenced() -> None:

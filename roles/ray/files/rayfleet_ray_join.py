@@ -139,12 +139,12 @@ def unit_state(service: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
-def user_processes(user: str) -> int:
-    """How many processes the Ray user runs (a leave stops them all)."""
+def user_processes(user: str) -> int | None:
+    """How many processes the Ray user runs (a leave stops them all); None: no such user."""
     try:
         uid = pwd.getpwnam(user).pw_uid
     except KeyError:
-        return 0
+        return None
     count = 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -200,7 +200,7 @@ def host_refusal(seal: Mapping[str, Any]) -> str | None:
             f"{service} is {state.get('ActiveState', 'unknown')}, not stopped",
         ),
         (lambda: state.get("UnitFileState") != "enabled", f"{service} is enabled"),
-        (lambda: not user_processes(user), f"processes of {user} still run"),
+        (lambda: user_processes(user) == 0, f"{user} is gone, or processes of it still run"),
         (lambda: not seal["firewall"] or firewall_loaded(), "rayfleet's firewall is not loaded"),
         (lambda: host_facts() == seal["facts"], "the host's memory, CPUs or /dev/shm changed"),
         (lambda: address_is_local(address), f"the host no longer holds {address}"),
