@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,20 +145,27 @@ def wait_for_nodes(
     *,
     state: str = "ALIVE",
     slot: int | None = None,
+    known: Collection[str] = (),
     wait_timeout: float = 0,
     timeout: float = 5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[dict[str, Any]]:
-    """The nodes at ``node_ip`` (in ``slot``) in ``state``, asking until one is listed or
-    ``wait_timeout`` s have passed (0: one answer, which may list none); NodeWaitError else."""
+    """The nodes at ``node_ip`` (in ``slot``) in ``state`` but those whose node id is
+    ``known``, asking until one is listed or ``wait_timeout`` s have passed (0: one answer,
+    which may list none); NodeWaitError else. An answer of another shape counts as none."""
     url = dashboard_url.rstrip("/") + nodes_query_path(node_ip, state)
     deadline = time.monotonic() + wait_timeout
     while True:
         probe = http_get(url, timeout, headers)
+        try:
+            listed = listed_nodes(probe.body) if probe.ok else []
+        except (ValueError, LookupError, TypeError):
+            probe = Probe(False, f"an answer of another shape: {probe.body[:200]!r}", probe.seconds)
+            listed = []
         nodes = [
             node
-            for node in (listed_nodes(probe.body) if probe.ok else [])
-            if slot is None or node_slot(node) == slot
+            for node in listed
+            if (slot is None or node_slot(node) == slot) and node.get("node_id") not in known
         ]
         if nodes or (probe.ok and not wait_timeout):
             return nodes

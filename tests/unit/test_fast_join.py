@@ -30,27 +30,34 @@ from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import HostRecord, Status
 
 TOKEN = "c" * 64
+# Answers FAKE_RC; where that is 0 it "starts" the node, which the dashboard lists then.
 FAKE_SSH = """#!/bin/sh
 printf '%s\\n' "$@" > "$FAKE_DIR/argv"
 cat > "$FAKE_DIR/stdin"
 [ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2
+[ "${FAKE_RC:-0}" = 0 ] && touch "$FAKE_DIR/started"
 exit "${FAKE_RC:-0}"
 """
 
 
 class Dashboard(http.server.BaseHTTPRequestHandler):
-    """The state API's node list: ALIVE nodes at the addresses in ``alive``."""
+    """The state API's node list: a node at each address of ``alive`` once the stand-in ssh
+    started it, and the nodes of ``stale`` (address to node id) all along."""
 
     alive: ClassVar[set[str]] = set()
+    stale: ClassVar[dict[str, str]] = {}
+    started: ClassVar[Path] = Path("/nonexistent")
+    body: ClassVar[str | None] = None
     tokens: ClassVar[list[str | None]] = []
 
     def do_GET(self) -> None:
         Dashboard.tokens.append(self.headers.get("Authorization"))
-        listed = [
-            {"node_ip": ip, "state": "ALIVE", "node_id": "n"} for ip in sorted(Dashboard.alive)
-        ]
-        wanted = [node for node in listed if node["node_ip"] in self.path]
-        body = json.dumps({"data": {"result": {"result": wanted}}}).encode()
+        listed = [{"node_ip": ip, "node_id": node} for ip, node in Dashboard.stale.items()]
+        if Dashboard.started.exists():
+            listed += [{"node_ip": ip, "node_id": "new"} for ip in sorted(Dashboard.alive)]
+        wanted = [{**node, "state": "ALIVE"} for node in listed if node["node_ip"] in self.path]
+        text = Dashboard.body or json.dumps({"data": {"result": {"result": wanted}}})
+        body = text.encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -64,7 +71,7 @@ class Dashboard(http.server.BaseHTTPRequestHandler):
 def dashboard() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Dashboard)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    Dashboard.alive, Dashboard.tokens = set(), []
+    Dashboard.alive, Dashboard.stale, Dashboard.tokens, Dashboard.body = set(), {}, [], None
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
@@ -122,6 +129,7 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     token_file = tmp_path / "auth-token"
     token_file.write_text(TOKEN + "\n")
     monkeypatch.setattr(fast_join, "NODE_TOKEN_FILE", token_file)
+    Dashboard.started = tmp_path / "started"
 
     def answer(rc: int, err: str = "") -> None:
         monkeypatch.setenv("FAKE_RC", str(rc))
@@ -147,7 +155,12 @@ def test_the_host_joins_once_its_node_is_alive_and_the_token_goes_on_stdin_only(
     assert f"UserKnownHostsFile={settings.state_dir / 'known_hosts'}" in argv
     assert "/etc/rayfleet/autoscaler/ssh/id_ed25519" in argv
     assert not any(TOKEN in word for word in argv)
-    assert host.stdin() == {"fingerprint": "fp", "node_id": "small-1-3", "token": TOKEN}
+    assert host.stdin() == {
+        "fingerprint": "fp",
+        "node_id": "small-1-3",
+        "node_ip": "10.0.0.21",
+        "token": TOKEN,
+    }
     assert Dashboard.tokens[-1] == f"Bearer {TOKEN}"
 
 
@@ -159,7 +172,6 @@ def test_a_refusal_sends_the_host_to_the_full_join_with_the_helpers_reason(
     assert fast_join.join(settings, "small-1", "fp") == "rayfleet-ray-join: refused: x"
     host.answer(255)
     assert fast_join.join(settings, "small-1", "fp") == "rayfleet-ray-join: rc 255"
-    assert Dashboard.tokens == []
 
 
 def test_a_node_that_never_shows_up_fails_the_join(
@@ -167,8 +179,31 @@ def test_a_node_that_never_shows_up_fails_the_join(
 ) -> None:
     settings = make_settings(tmp_path, dashboard)
     Dashboard.alive = {"10.0.0.99"}
-    with pytest.raises(fast_join.NotAliveError, match=r"no ALIVE node at 10\.0\.0\.21 after 1 s"):
+    with pytest.raises(
+        fast_join.QuickJoinFailedError, match=r"no ALIVE node at 10\.0\.0\.21 after 1 s"
+    ):
         fast_join.join(settings, "small-1", "fp")
+
+
+def test_the_node_of_the_hosts_last_join_still_listed_alive_does_not_count(
+    tmp_path: Path, dashboard: str, host: SimpleNamespace
+) -> None:
+    settings = make_settings(tmp_path, dashboard)
+    Dashboard.stale = {"10.0.0.21": "old"}
+    with pytest.raises(fast_join.QuickJoinFailedError, match="no ALIVE node"):
+        fast_join.join(settings, "small-1", "fp")
+    (tmp_path / "started").unlink()
+    Dashboard.alive = {"10.0.0.21"}
+    assert fast_join.join(settings, "small-1", "fp") is None
+
+
+def test_a_dashboard_that_cannot_say_sends_the_host_to_the_full_join_untouched(
+    tmp_path: Path, dashboard: str, host: SimpleNamespace
+) -> None:
+    settings = make_settings(tmp_path, dashboard)
+    Dashboard.body = '{"result": false, "data": {}}'
+    assert "an answer of another shape" in str(fast_join.join(settings, "small-1", "fp"))
+    assert not (tmp_path / "argv").exists()
 
 
 def test_a_cluster_without_a_token_sends_none(
@@ -229,7 +264,9 @@ def test_the_launcher_runs_no_playbook_for_a_quick_join(
     settings = make_settings(tmp_path, dashboard)
     Dashboard.alive = {"10.0.0.21"}
     with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        assert launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p") is None
+        assert (
+            launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True) is None
+        )
     run_playbook.assert_not_called()
 
 
@@ -240,7 +277,9 @@ def test_a_refused_quick_join_runs_the_full_join_which_seals_with_the_fingerprin
     host.answer(3, "rayfleet-ray-join: refused: the node's files changed")
     with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
         run_playbook.return_value = SimpleNamespace(ok=True, changed=4)
-        assert launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p") is None
+        assert (
+            launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True) is None
+        )
     extravars = run_playbook.call_args.kwargs["extravars"]
     assert extravars[JOIN_FINGERPRINT_VAR] == fast_join.fingerprint(settings)
     assert extravars["rayfleet_run_lock_under"] == "p"
@@ -251,9 +290,22 @@ def test_a_quick_join_whose_node_never_shows_up_fails_without_a_playbook(
 ) -> None:
     settings = make_settings(tmp_path, dashboard)
     with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        error = launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p")
+        error = launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True)
     assert error is not None and error.startswith("the quick join failed: no ALIVE node")
     run_playbook.assert_not_called()
+
+
+def test_a_join_asked_for_in_full_seals_without_asking_the_host(
+    tmp_path: Path, dashboard: str, host: SimpleNamespace
+) -> None:
+    settings = make_settings(tmp_path, dashboard)
+    Dashboard.alive = {"10.0.0.21"}
+    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
+        run_playbook.return_value = SimpleNamespace(ok=True, changed=0)
+        assert launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p") is None
+    extravars = run_playbook.call_args.kwargs["extravars"]
+    assert extravars[JOIN_FINGERPRINT_VAR] == fast_join.fingerprint(settings)
+    assert not (tmp_path / "argv").exists()
 
 
 def test_a_leave_is_always_the_playbook(

@@ -49,14 +49,17 @@ class RecordingLauncher:
 
     def __init__(self) -> None:
         self.runs: list[tuple[str, str]] = []
+        # Per run: whether a join was to try the host's quick join first.
+        self.quick: list[bool] = []
         self._pending: dict[str, Outcome] = {}
         # Set while another run holds the cluster's run lock: the refusal.
         self.refusal = ""
 
-    def start(self, playbook: str, host: str, outcome: Outcome) -> None:
+    def start(self, playbook: str, host: str, outcome: Outcome, quick: bool = False) -> None:
         if self.refusal:
             raise RunLockHeldError(self.refusal)
         self.runs.append((playbook, host))
+        self.quick.append(quick)
         self._pending[host] = outcome
 
     def busy(self, host: str) -> bool:
@@ -218,6 +221,28 @@ def test_a_failed_host_leaves_is_quarantined_and_another_takes_over_its_launch(
     assert [run for run in launcher.runs if run[0] == JOIN_PLAYBOOK] == [
         (JOIN_PLAYBOOK, "small-1"),
         (JOIN_PLAYBOOK, "small-2"),
+    ]
+    # Neither had failed before: both tried their quick join first.
+    joins = [
+        quick
+        for run, quick in zip(launcher.runs, launcher.quick, strict=True)
+        if run[0] == JOIN_PLAYBOOK
+    ]
+    assert joins == [True, True]
+
+
+def test_a_host_whose_last_join_failed_takes_the_full_join(
+    tmp_path: Path, launcher: RecordingLauncher
+) -> None:
+    # Back from quarantine: its failures are forgiven only once a join succeeded.
+    StateStore(tmp_path / "state").change(
+        lambda state: ({**state, "small-1": HostRecord(failures=1)}, None)
+    )
+    provider = make_provider(tmp_path, launcher)
+    launch(provider, "small", count=2)
+    assert list(zip(launcher.runs, launcher.quick, strict=True)) == [
+        ((JOIN_PLAYBOOK, "small-2"), True),
+        ((JOIN_PLAYBOOK, "small-1"), False),
     ]
 
 
@@ -401,6 +426,8 @@ def test_a_corrupt_state_file_never_takes_the_provider_down(
         (LEAVE_PLAYBOOK, "big-1"),
         (LEAVE_PLAYBOOK, "small-2"),
     ]
+    # A re-check is the full join, which converges whatever the member runs.
+    assert launcher.quick[launcher.runs.index((JOIN_PLAYBOOK, "small-1"), 1)] is False
     for host in ("small-1", "small-2", "big-1"):
         launcher.finish(host)
     assert {name: record.status for name, record in pool_state(tmp_path).items()} == {

@@ -46,6 +46,8 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     files["token"].chmod(0o640)
     monkeypatch.setattr(join_helper, "SEAL_FILE", config / "join-seal.json")
     monkeypatch.setattr(join_helper, "LOCK_FILE", tmp_path / "join.lock")
+    monkeypatch.setattr(join_helper.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(join_helper.signal, "alarm", lambda seconds: 0)
     host: dict[str, Any] = {
         "unit": {"LoadState": "loaded", "ActiveState": "inactive", "UnitFileState": "disabled"},
         "processes": 0,
@@ -57,7 +59,7 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(join_helper, "unit_state", lambda service: dict(host["unit"]))
     monkeypatch.setattr(join_helper, "user_processes", lambda user: host["processes"])
     monkeypatch.setattr(join_helper, "firewall_loaded", lambda: host["firewall"])
-    monkeypatch.setattr(join_helper, "host_facts", lambda: dict(host["facts"]))
+    monkeypatch.setattr(join_helper, "host_facts", lambda user: dict(host["facts"]))
     monkeypatch.setattr(join_helper, "address_is_local", lambda address: host["local"])
 
     def systemctl(argv: list[str], check: bool) -> subprocess.CompletedProcess[str]:
@@ -81,7 +83,13 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def request(**changes: Any) -> dict[str, Any]:
-    return {"fingerprint": "fp-1", "node_id": "small-1-2", "token": TOKEN, **changes}
+    return {
+        "fingerprint": "fp-1",
+        "node_id": "small-1-2",
+        "node_ip": "10.0.0.21",
+        "token": TOKEN,
+        **changes,
+    }
 
 
 def snapshot(files: dict[str, Path]) -> dict[str, tuple[bytes, int]]:
@@ -117,7 +125,7 @@ def test_the_seal_is_roots_alone_and_holds_no_token(node: dict[str, Any]) -> Non
         (lambda files, host: host.update(processes=2), "processes of it still run"),
         (lambda files, host: host.update(processes=None), "ray is gone"),
         (lambda files, host: host.update(firewall=False), "firewall is not loaded"),
-        (lambda files, host: host["facts"].update(cpus=8), "memory, CPUs or /dev/shm changed"),
+        (lambda files, host: host["facts"].update(cpus=8), "memory, CPUs, /dev/shm"),
         (lambda files, host: host.update(local=False), "no longer holds 10.0.0.21"),
         (
             lambda files, host: files["labels"].write_text("rayfleet.io/group: edited\n"),
@@ -154,6 +162,8 @@ def test_the_token_content_is_no_part_of_the_seal(node: dict[str, Any]) -> None:
     ("changes", "reason"),
     [
         ({"fingerprint": "fp-2"}, "inventory or release changed"),
+        ({"node_ip": "10.0.0.99"}, "knows the node as 10.0.0.99, not 10.0.0.21"),
+        ({"node_id": "small-1-2\n"}, "not a plain name"),
         ({"node_id": "small-1-2\nRAY_ADDRESS=evil:1"}, "not a plain name"),
         ({"node_id": 'small "1"'}, "not a plain name"),
         ({"node_id": 7}, "not a plain name"),
@@ -180,6 +190,36 @@ def test_a_host_never_sealed_is_refused(node: dict[str, Any]) -> None:
         join_helper.join(request())
 
 
+def test_an_environment_file_without_one_node_id_line_is_refused_before_any_write(
+    node: dict[str, Any],
+) -> None:
+    files = node["files"]
+    files["environment"].write_text(ENVIRONMENT + "RAY_CLOUD_INSTANCE_ID=x\n")
+    # Sealed as it is now: only the second node id line stands in the way.
+    join_helper.seal({**json.loads(join_helper.SEAL_FILE.read_text()), "firewall": True})
+    before = snapshot(files)
+    with pytest.raises(join_helper.RefusedError, match="2 RAY_CLOUD_INSTANCE_ID lines"):
+        join_helper.join(request(token="e" * 64))
+    assert snapshot(files) == before
+
+
+def test_a_seal_is_written_only_when_it_changes(
+    node: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sealed = json.loads(join_helper.SEAL_FILE.read_text())
+    asked = {key: sealed[key] for key in ("fingerprint", "service", "user", "files")}
+    asked |= {key: sealed[key] for key in ("environment_file", "token_file", "node_ip")}
+    asked["firewall"] = True
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(asked)))
+    assert join_helper.main(["seal"]) == 0
+    assert capsys.readouterr().out == "unchanged\n"
+    node["host"]["facts"]["cpus"] = 8
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(asked)))
+    assert join_helper.main(["seal"]) == 0
+    assert capsys.readouterr().out == "changed\n"
+    assert json.loads(join_helper.SEAL_FILE.read_text())["facts"]["cpus"] == 8
+
+
 def test_an_environment_without_exactly_one_node_id_is_refused() -> None:
     with pytest.raises(join_helper.RefusedError, match="0 RAY_CLOUD_INSTANCE_ID lines"):
         join_helper.with_node_id("RAY_x=1\n", "small-1-2")
@@ -201,6 +241,10 @@ def test_over_the_command_line_a_refusal_exits_3_and_never_prints_the_token(
     for argv, stdin in ((["start"], "{}"), (["join"], "[1]"), (["join"], "not json")):
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         assert join_helper.main(argv) == 2
+    monkeypatch.setattr(join_helper.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(request())))
+    assert join_helper.main(["join"]) == 2
+    assert "only root" in capsys.readouterr().err
 
 
 def test_an_address_is_local_only_where_the_host_holds_it() -> None:
@@ -210,6 +254,8 @@ def test_an_address_is_local_only_where_the_host_holds_it() -> None:
 
 
 def test_the_facts_are_this_hosts() -> None:
-    facts = join_helper.host_facts()
+    facts = join_helper.host_facts("root")
     assert facts["cpus"] == os.cpu_count()
     assert facts["memtotal_kb"] > 0 and facts["shm_bytes"] > 0
+    assert facts["user"][:3] == [0, 0, "/root"]
+    assert join_helper.host_facts("no-such-user-here")["user"] is None

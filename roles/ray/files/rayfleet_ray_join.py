@@ -8,7 +8,7 @@ as root, with a JSON request on stdin (never in argv, where every user could rea
 
     rayfleet-ray-join seal   {"fingerprint", "service", "user", "files", "environment_file",
                               "token_file", "node_ip", "firewall"}
-    rayfleet-ray-join join   {"fingerprint", "node_id", "token"}
+    rayfleet-ray-join join   {"fingerprint", "node_id", "node_ip", "token"}
 
 A full join (playbooks/join.yml run by the head's provisioner) ends with ``seal``: it records
 the provisioner's fingerprint of its inputs (its inventory and the rayfleet release it runs),
@@ -16,12 +16,15 @@ a digest of the node's files as the join left them, with the node id left out, a
 host's facts they were rendered from. Leaving stops and disables the unit and deletes none
 of them, so a later ``join`` only has to write the new node id and the cluster's token and
 start the unit, when everything the full join would decide is still the same: the
-provisioner's fingerprint, the files (owner, mode and content), the facts, the unit stopped
-with no process of the Ray user left, and rayfleet's firewall loaded where the host runs it.
+provisioner's fingerprint, the files and directories (owner, mode and a file's content),
+the Ray user, the facts, the unit stopped with no process of the Ray user left, and
+rayfleet's firewall loaded where the host runs it.
 
-Exit status: 0 joined (or sealed); REFUSED (3) when any of that does not hold, with Ray not
-started: the provisioner then runs the full join. Anything else also sends the provisioner
-to the full join, which converges whatever this left.
+Exit status: 0 joined (or sealed; "changed" on stdout where the seal was written anew);
+REFUSED (3) when any of that does not hold, before anything was changed: the provisioner
+then runs the full join. Any other failure (a start that failed, say) also ends in the full
+join, which converges whatever this left. A run is cut off after RUN_LIMIT_S, before the
+provisioner stops waiting for it, so that nothing of it is left to race the next run.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import json
 import os
 import pwd
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -47,12 +51,17 @@ SEAL_FILE = Path("/etc/ray/join-seal.json")
 LOCK_FILE = Path("/run/rayfleet-ray-join.lock")
 SEAL_VERSION = 1
 REFUSED = 3
+# Below the provisioner's wait for the whole call (rayfleet.autoscaler.fast_join).
+RUN_LIMIT_S = 45
 # The line of the node's environment file that differs from one join to the next.
 NODE_ID_VARIABLE = "RAY_CLOUD_INSTANCE_ID"
 # What systemd_env_quote writes unquoted (plugins/filter/systemd.py): a node id is the
 # host's inventory name and a count; one that would need quotes takes the full join.
-NODE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
+NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.@:+-]+")
 TABLE = ("inet", "rayfleet")
+# Where the routes to the Internet leave from: ray_node_ip's default (Ansible's default_ipv4
+# and default_ipv6 ask the same of the kernel). A UDP socket's connect sends no packet.
+ROUTE_PROBES = ((socket.AF_INET, "8.8.8.8"), (socket.AF_INET6, "2001:4860:4860::8888"))
 
 
 class RefusedError(Exception):
@@ -81,9 +90,10 @@ def with_node_id(text: str, node_id: str) -> str:
 
 
 def node_digest(files: Sequence[str], environment_file: str, token_file: str | None) -> str:
-    """Each file's type, owner, group and mode, and its content but the node id and token.
+    """Each path's type, owner, group and mode, and a file's content but the node id and
+    token.
 
-    A missing file counts as such: a seal never matches a host whose files went.
+    A missing path counts as such: a seal never matches a host whose files went.
     """
     digest = hashlib.sha256()
     for path in sorted({*files, environment_file, *([token_file] if token_file else [])}):
@@ -105,9 +115,28 @@ def node_digest(files: Sequence[str], environment_file: str, token_file: str | N
     return digest.hexdigest()
 
 
-def host_facts() -> dict[str, int]:
-    """What the node's resources were rendered from (the full join's facts): memory, CPUs and
-    /dev/shm's size."""
+def route_source(family: int, destination: str) -> str | None:
+    """The address this host's route towards ``destination`` leaves from, if it has one."""
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((destination, 53))
+        except OSError:
+            return None
+        return str(probe.getsockname()[0])
+
+
+def user_entry(user: str) -> list[Any] | None:
+    """The Ray user's uid, gid, home and shell (what the full join's user task sets)."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return [entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell]
+
+
+def host_facts(user: str) -> dict[str, Any]:
+    """What the full join rendered the node from, besides its inputs: memory, CPUs, /dev/shm's
+    size, the default routes' addresses, and the Ray user."""
     meminfo = Path("/proc/meminfo").read_text()
     match = re.search(r"^MemTotal:\s+(\d+)", meminfo, re.MULTILINE)
     shm = os.statvfs("/dev/shm")
@@ -115,6 +144,8 @@ def host_facts() -> dict[str, int]:
         "memtotal_kb": int(match.group(1)) if match else -1,
         "cpus": os.cpu_count() or -1,
         "shm_bytes": shm.f_blocks * shm.f_frsize,
+        "routes": [route_source(family, destination) for family, destination in ROUTE_PROBES],
+        "user": user_entry(user),
     }
 
 
@@ -179,8 +210,10 @@ def refusal(seal: Mapping[str, Any], request: Mapping[str, Any]) -> str | None:
     """Why the host cannot join in one step, from the seal and the request alone."""
     if request.get("fingerprint") != seal["fingerprint"]:
         return "the provisioner's inventory or release changed since the last full join"
+    if request.get("node_ip") != seal["node_ip"]:
+        return f"the provisioner knows the node as {request.get('node_ip')}, not {seal['node_ip']}"
     node_id = request.get("node_id")
-    if not isinstance(node_id, str) or not NODE_ID_PATTERN.match(node_id):
+    if not isinstance(node_id, str) or not NODE_ID_PATTERN.fullmatch(node_id):
         return f"node id {node_id!r} is not a plain name"
     token = request.get("token")
     if bool(seal["token_file"]) != isinstance(token, str) or (
@@ -202,7 +235,10 @@ def host_refusal(seal: Mapping[str, Any]) -> str | None:
         (lambda: state.get("UnitFileState") != "enabled", f"{service} is enabled"),
         (lambda: user_processes(user) == 0, f"{user} is gone, or processes of it still run"),
         (lambda: not seal["firewall"] or firewall_loaded(), "rayfleet's firewall is not loaded"),
-        (lambda: host_facts() == seal["facts"], "the host's memory, CPUs or /dev/shm changed"),
+        (
+            lambda: host_facts(user) == seal["facts"],
+            "the host's memory, CPUs, /dev/shm, default routes or Ray user changed",
+        ),
         (lambda: address_is_local(address), f"the host no longer holds {address}"),
         (
             lambda: (
@@ -232,8 +268,8 @@ def write_like(path: str, content: str) -> None:
         raise
 
 
-def seal(request: Mapping[str, Any]) -> None:
-    """Record the host as the full join left it."""
+def seal(request: Mapping[str, Any]) -> bool:
+    """Record the host as the full join left it; whether the record changed."""
     files = sorted(map(str, request["files"]))
     environment_file = str(request["environment_file"])
     token_file = str(request["token_file"]) if request.get("token_file") else None
@@ -247,13 +283,19 @@ def seal(request: Mapping[str, Any]) -> None:
         "token_file": token_file,
         "node_ip": str(request["node_ip"]),
         "firewall": bool(request["firewall"]),
-        "facts": host_facts(),
+        "facts": host_facts(str(request["user"])),
         "digest": node_digest(files, environment_file, token_file),
     }
+    try:
+        if json.loads(SEAL_FILE.read_text()) == record:
+            return False
+    except (OSError, ValueError):
+        pass
     fd, temporary = tempfile.mkstemp(dir=SEAL_FILE.parent, prefix=".ray-join-")
     with os.fdopen(fd, "w") as handle:
         json.dump(record, handle, indent=2, sort_keys=True)
     os.replace(temporary, SEAL_FILE)
+    return True
 
 
 def join(request: Mapping[str, Any]) -> None:
@@ -262,10 +304,11 @@ def join(request: Mapping[str, Any]) -> None:
     why = refusal(record, request) or host_refusal(record)
     if why:
         raise RefusedError(why)
-    environment = Path(record["environment_file"]).read_text()
+    # Everything that can refuse comes before the first write.
+    environment = with_node_id(Path(record["environment_file"]).read_text(), request["node_id"])
     if record["token_file"]:
         write_like(record["token_file"], request["token"])
-    write_like(record["environment_file"], with_node_id(environment, request["node_id"]))
+    write_like(record["environment_file"], environment)
     # Started first: enabling reloads systemd, and the node joins sooner without waiting on it.
     for action in ("start", "enable"):
         subprocess.run(["systemctl", action, "--quiet", record["service"]], check=True)
@@ -282,6 +325,9 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("seal", "join"):
         print("usage: rayfleet-ray-join seal|join < request.json", file=sys.stderr)
         return 2
+    if os.geteuid() != 0:
+        print("rayfleet-ray-join: only root may run it", file=sys.stderr)
+        return 2
     try:
         request = json.loads(sys.stdin.read())
         if not isinstance(request, dict):
@@ -289,12 +335,19 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as error:
         print(f"rayfleet-ray-join: the request is no JSON object: {error}", file=sys.stderr)
         return 2
-    with locked():
-        try:
-            (seal if argv[0] == "seal" else join)(request)
-        except RefusedError as why:
-            print(f"rayfleet-ray-join: refused: {why}", file=sys.stderr)
-            return REFUSED
+    # SIGALRM's default action ends the process: no step of it outlives the caller's wait.
+    signal.alarm(RUN_LIMIT_S)
+    try:
+        with locked():
+            if argv[0] == "seal":
+                print("changed" if seal(request) else "unchanged")
+            else:
+                join(request)
+    except RefusedError as why:
+        print(f"rayfleet-ray-join: refused: {why}", file=sys.stderr)
+        return REFUSED
+    finally:
+        signal.alarm(0)
     return 0
 
 

@@ -42,15 +42,16 @@ from rayfleet.autoscaler import members_inventory, ssh
 from rayfleet.autoscaler.settings import ProviderSettings
 
 CONNECT_TIMEOUT_S = 5
-# The helper's checks, then systemctl start and enable.
+# Past the helper's own limit (its RUN_LIMIT_S, 45 s), so that the helper has ended when
+# the provisioner stops waiting for it.
 COMMAND_TIMEOUT_S = 60
 # The release the provisioner runs: each bundle unpacks in a directory of its own
 # (roles/ray_autoscaler/tasks/provisioner.yml), which the fingerprint names.
 RELEASE = Path(__file__).resolve().parent
 
 
-class NotAliveError(Exception):
-    """Ray started on the host, but its node did not show up ALIVE: the join failed."""
+class QuickJoinFailedError(Exception):
+    """The helper may have started Ray, but the node did not show up ALIVE: the join failed."""
 
 
 @dataclass(frozen=True)
@@ -105,47 +106,58 @@ def private_key(ansible_config: Path) -> str | None:
 
 def request(settings: ProviderSettings, host: str, sealed_with: str) -> dict[str, Any]:
     """What rayfleet-ray-join needs: the node id the members inventory gives the host, the
-    fingerprint and the cluster's token (None on a cluster without one)."""
+    address the provisioner knows it by, the fingerprint and the cluster's token (None on a
+    cluster without one)."""
     node_id = members_inventory.joined(settings.members_file.read_text())[host][0]
     token = read_token(str(NODE_TOKEN_FILE)) if NODE_TOKEN_FILE.exists() else None
-    return {"fingerprint": sealed_with, "node_id": node_id, "token": token}
+    address = {pool_host.name: pool_host.ip for pool_host in settings.pool}[host]
+    return {"fingerprint": sealed_with, "node_id": node_id, "node_ip": address, "token": token}
 
 
 def join(settings: ProviderSettings, host: str, sealed_with: str) -> str | None:
-    """None once the host's node is ALIVE; else why the host takes the full join, Ray not
-    started by this call. NotAliveError where Ray started but its node never showed up."""
+    """None once the host's node is ALIVE; else why the host takes the full join, nothing
+    started by this call. QuickJoinFailedError where Ray may have started but its node did
+    not show up."""
     if not settings.section.dashboard_url:
         return "the head's settings predate quick joins"
     try:
         host_vars = pool_host_vars(yaml.safe_load(settings.inventory.read_text()))[host]
         key = private_key(settings.ansible_config)
         asked = request(settings, host, sealed_with)
-    except (OSError, LookupError, TypeError, AttributeError, yaml.YAMLError, TokenError) as error:
-        return f"the provisioner's files do not say how ({error!r})"
-    reach = connection(host, host_vars)
+        reach = connection(host, host_vars)
+        headers = auth_headers(str(NODE_TOKEN_FILE) if asked["token"] else None)
+        # A node of the host's last join may still be listed ALIVE, until the GCS notices it
+        # went: only a node with another id counts.
+        before = wait_for_nodes(settings.section.dashboard_url, asked["node_ip"], headers)
+    except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:
+        return f"the provisioner's files or the head's dashboard do not say how ({error!r})"
+    except (yaml.YAMLError, TokenError, NodeWaitError) as error:
+        return f"the provisioner's files or the head's dashboard do not say how ({error})"
     if reach is None or key is None:
         return "the host is reached other than over SSH as root or with sudo"
     refused = _ask(settings, reach, key, asked)
     if refused is not None:
         return refused
-    address = {pool_host.name: pool_host.ip for pool_host in settings.pool}[host]
     try:
-        headers = auth_headers(str(NODE_TOKEN_FILE) if asked["token"] else None)
         wait_for_nodes(
             settings.section.dashboard_url,
-            address,
+            asked["node_ip"],
             headers,
+            known={str(node.get("node_id")) for node in before},
             wait_timeout=settings.section.start_timeout_s,
         )
-    except (TokenError, NodeWaitError) as error:
-        raise NotAliveError(str(error)) from error
+    except NodeWaitError as error:
+        raise QuickJoinFailedError(str(error)) from error
     return None
 
 
 def _ask(
     settings: ProviderSettings, reach: Connection, key: str, asked: Mapping[str, Any]
 ) -> str | None:
-    """Run rayfleet-ray-join on the host: None once it started the node, else why not."""
+    """Run rayfleet-ray-join on the host: None once it started the node, else why not.
+
+    QuickJoinFailedError where no answer came in time: the helper may have started Ray.
+    """
     argv = ssh.ssh_command(
         key,
         reach.destination,
@@ -163,8 +175,10 @@ def _ask(
             timeout=COMMAND_TIMEOUT_S,
             check=False,
         )
-    except subprocess.TimeoutExpired:
-        return f"rayfleet-ray-join gave no answer in {COMMAND_TIMEOUT_S} s"
+    except subprocess.TimeoutExpired as error:
+        raise QuickJoinFailedError(
+            f"rayfleet-ray-join gave no answer in {COMMAND_TIMEOUT_S} s"
+        ) from error
     except OSError as error:
         return str(error)
     if result.returncode == 0:

@@ -36,15 +36,16 @@ class PlaybookLauncher:
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def start(self, playbook: str, host: str, outcome: Outcome) -> None:
-        """Run ``playbook`` limited to ``host``; ``outcome`` is called when it ends.
+    def start(self, playbook: str, host: str, outcome: Outcome, quick: bool = False) -> None:
+        """Run ``playbook`` limited to ``host``; ``outcome`` is called when it ends. ``quick``:
+        a join tries the host's quick join first (rayfleet.autoscaler.fast_join).
 
         Raises RunLockHeldError, starting nothing, while another run holds the cluster.
         """
         under = self._run_lock.acquire()
         thread = threading.Thread(
             target=self._run,
-            args=(playbook, host, outcome, under),
+            args=(playbook, host, outcome, under, quick),
             name=f"rayfleet-{playbook.removesuffix('.yml')}-{host}",
             daemon=True,
         )
@@ -61,27 +62,27 @@ class PlaybookLauncher:
             thread = self._threads.get(host)
             return thread is not None and thread.is_alive()
 
-    def _run(self, playbook: str, host: str, outcome: Outcome, under: str) -> None:
+    def _run(self, playbook: str, host: str, outcome: Outcome, under: str, quick: bool) -> None:
         # The lock goes after the outcome, which may start the host's next run.
         try:
-            outcome(host, self._play(playbook, host, under))
+            outcome(host, self._play(playbook, host, under, quick))
         except RunLockHeldError as error:
             # Only a person breaking the provisioner's lock gets here.
             logger.error("rayfleet %s %s: the next run not started: %s", playbook, host, error)
         finally:
             self._run_lock.release()
 
-    def _play(self, playbook: str, host: str, under: str) -> str | None:
+    def _play(self, playbook: str, host: str, under: str, quick: bool = False) -> str | None:
         """Why the run failed, or None."""
         prefix = f"rayfleet {playbook} {host}:"
         # The provider records the host in its state itself; the run goes on under the
         # provisioner's hold on the cluster's run lock.
         extravars = {"rayfleet_pool_record": False, "rayfleet_run_lock_under": under}
         if playbook == JOIN_PLAYBOOK:
-            quick = self._join_in_one_step(prefix, host)
-            if quick.done:
-                return quick.error
-            extravars.update(quick.extravars)
+            tried = self._join_in_one_step(prefix, host, quick)
+            if tried.done:
+                return tried.error
+            extravars.update(tried.extravars)
         logger.info("%s starting", prefix)
         try:
             result = run_playbook(
@@ -110,7 +111,7 @@ class PlaybookLauncher:
         logger.warning("%s failed: %s", prefix, reason)
         return f"{playbook} failed: {reason}"
 
-    def _join_in_one_step(self, prefix: str, host: str) -> QuickJoin:
+    def _join_in_one_step(self, prefix: str, host: str, quick: bool) -> QuickJoin:
         try:
             sealed_with = fast_join.fingerprint(self._settings)
         except OSError as error:
@@ -118,16 +119,21 @@ class PlaybookLauncher:
                 "%s the full join: no fingerprint of the provisioner's files: %s", prefix, error
             )
             return QuickJoin(done=False)
+        # The full join seals the host with it, for its next join.
+        full = QuickJoin(done=False, extravars={JOIN_FINGERPRINT_VAR: sealed_with})
+        if not quick:
+            logger.info("%s the full join: a re-check, or the host's last join failed", prefix)
+            return full
         started = time.monotonic()
         try:
             refused = fast_join.join(self._settings, host, sealed_with)
-        except fast_join.NotAliveError as error:
-            logger.warning("%s joined in one step, but its node is not ALIVE: %s", prefix, error)
+        # Anything unforeseen, too: Ray may run there, so the join failed and the host leaves.
+        except Exception as error:
+            logger.warning("%s the quick join failed: %s", prefix, error)
             return QuickJoin(done=True, error=f"the quick join failed: {error}")
         if refused is not None:
             logger.info("%s the full join: %s", prefix, refused)
-            # The full join seals the host with it, for its next join.
-            return QuickJoin(done=False, extravars={JOIN_FINGERPRINT_VAR: sealed_with})
+            return full
         logger.info(
             "%s joined in one step (rayfleet-ray-join), ALIVE after %.1f s",
             prefix,

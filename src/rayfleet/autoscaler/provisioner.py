@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 
 class Launcher(Protocol):
-    def start(self, playbook: str, host: str, outcome: Outcome) -> None: ...
+    def start(self, playbook: str, host: str, outcome: Outcome, quick: bool = False) -> None: ...
 
     def busy(self, host: str) -> bool: ...
 
@@ -150,8 +150,13 @@ class Provisioner:
                 state[host].node_id,
                 request.node_type,
             )
-            self.launcher.start(JOIN_PLAYBOOK, host, self._joined)
+            self._join(host, state)
         return [state[host].node_id for host in chosen]
+
+    def _join(self, host: str, state: PoolState) -> None:
+        # A host whose last join failed takes the full join, which may mend what the quick
+        # one cannot see (a venv broken behind its manifest, say).
+        self.launcher.start(JOIN_PLAYBOOK, host, self._joined, quick=state[host].failures == 0)
 
     def terminate(self, node_id: str) -> None:
         host = self.store.change(lambda state: _begin_termination(state, node_id))
@@ -206,9 +211,10 @@ class Provisioner:
             logger.warning("rayfleet: %s failed to join (%s); it leaves", host, error)
         if status is Status.TERMINATING:
             self.launcher.start(LEAVE_PLAYBOOK, host, self._left)
+        state = self.store.read()
         for replacement in replacements:
             logger.info("rayfleet: %s takes over the launch of %s", replacement, host)
-            self.launcher.start(JOIN_PLAYBOOK, replacement, self._joined)
+            self._join(replacement, state)
 
     def _left(self, host: str, error: str | None) -> None:
         now = time.time()
