@@ -254,19 +254,22 @@ def test_the_fingerprint_changes_with_the_inventory_and_the_ansible_cfg(
     assert len({first, second, fast_join.fingerprint(settings)}) == 3
 
 
-def launcher_for(settings: ProviderSettings, tmp_path: Path) -> PlaybookLauncher:
-    return PlaybookLauncher(settings, ProvisionerRunLock(600, str(tmp_path / "lock")))
+def play(
+    settings: ProviderSettings, tmp_path: Path, playbook: str, quick: bool = False
+) -> tuple[str | None, mock.MagicMock]:
+    """The launcher's run of ``playbook`` for small-1, and the playbook runs it asked for."""
+    launcher = PlaybookLauncher(settings, ProvisionerRunLock(600, str(tmp_path / "lock")))
+    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
+        run_playbook.return_value = SimpleNamespace(ok=True, changed=1)
+        return launcher._play(playbook, "small-1", "p", quick=quick), run_playbook
 
 
 def test_the_launcher_runs_no_playbook_for_a_quick_join(
     tmp_path: Path, dashboard: str, host: SimpleNamespace
 ) -> None:
-    settings = make_settings(tmp_path, dashboard)
     Dashboard.alive = {"10.0.0.21"}
-    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        assert (
-            launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True) is None
-        )
+    error, run_playbook = play(make_settings(tmp_path, dashboard), tmp_path, "join.yml", True)
+    assert error is None
     run_playbook.assert_not_called()
 
 
@@ -275,11 +278,8 @@ def test_a_refused_quick_join_runs_the_full_join_which_seals_with_the_fingerprin
 ) -> None:
     settings = make_settings(tmp_path, dashboard)
     host.answer(3, "rayfleet-ray-join: refused: the node's files changed")
-    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        run_playbook.return_value = SimpleNamespace(ok=True, changed=4)
-        assert (
-            launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True) is None
-        )
+    error, run_playbook = play(settings, tmp_path, "join.yml", quick=True)
+    assert error is None
     extravars = run_playbook.call_args.kwargs["extravars"]
     assert extravars[JOIN_FINGERPRINT_VAR] == fast_join.fingerprint(settings)
     assert extravars["rayfleet_run_lock_under"] == "p"
@@ -288,9 +288,7 @@ def test_a_refused_quick_join_runs_the_full_join_which_seals_with_the_fingerprin
 def test_a_quick_join_whose_node_never_shows_up_fails_without_a_playbook(
     tmp_path: Path, dashboard: str, host: SimpleNamespace
 ) -> None:
-    settings = make_settings(tmp_path, dashboard)
-    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        error = launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p", quick=True)
+    error, run_playbook = play(make_settings(tmp_path, dashboard), tmp_path, "join.yml", True)
     assert error is not None and error.startswith("the quick join failed: no ALIVE node")
     run_playbook.assert_not_called()
 
@@ -299,21 +297,18 @@ def test_a_join_asked_for_in_full_seals_without_asking_the_host(
     tmp_path: Path, dashboard: str, host: SimpleNamespace
 ) -> None:
     settings = make_settings(tmp_path, dashboard)
-    Dashboard.alive = {"10.0.0.21"}
-    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        run_playbook.return_value = SimpleNamespace(ok=True, changed=0)
-        assert launcher_for(settings, tmp_path)._play("join.yml", "small-1", "p") is None
-    extravars = run_playbook.call_args.kwargs["extravars"]
-    assert extravars[JOIN_FINGERPRINT_VAR] == fast_join.fingerprint(settings)
+    error, run_playbook = play(settings, tmp_path, "join.yml")
+    assert error is None
+    assert run_playbook.call_args.kwargs["extravars"][JOIN_FINGERPRINT_VAR] == (
+        fast_join.fingerprint(settings)
+    )
     assert not (tmp_path / "argv").exists()
 
 
 def test_a_leave_is_always_the_playbook(
     tmp_path: Path, dashboard: str, host: SimpleNamespace
 ) -> None:
-    settings = make_settings(tmp_path, dashboard)
-    with mock.patch("rayfleet.autoscaler.launcher.run_playbook") as run_playbook:
-        run_playbook.return_value = SimpleNamespace(ok=True, changed=1)
-        assert launcher_for(settings, tmp_path)._play("leave.yml", "small-1", "p") is None
+    error, run_playbook = play(make_settings(tmp_path, dashboard), tmp_path, "leave.yml", True)
+    assert error is None
     assert JOIN_FINGERPRINT_VAR not in run_playbook.call_args.kwargs["extravars"]
     assert not (tmp_path / "argv").exists()
