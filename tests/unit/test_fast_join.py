@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,10 +31,12 @@ from rayfleet.autoscaler.settings import ProviderSettings
 from rayfleet.autoscaler.state import HostRecord, Status
 
 TOKEN = "c" * 64
-# Answers FAKE_RC; where that is 0 it "starts" the node, which the dashboard lists then.
+# Answers FAKE_RC (after FAKE_SLEEP s); where that is 0 it "starts" the node, which the
+# dashboard lists then.
 FAKE_SSH = """#!/bin/sh
 printf '%s\\n' "$@" > "$FAKE_DIR/argv"
 cat > "$FAKE_DIR/stdin"
+sleep "${FAKE_SLEEP:-0}"
 [ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2
 [ "${FAKE_RC:-0}" = 0 ] && touch "$FAKE_DIR/started"
 exit "${FAKE_RC:-0}"
@@ -91,8 +94,12 @@ def make_settings(
     inventory.write_text(
         yaml.safe_dump({"all": {"children": {"ray_workers": {"children": workers}}}})
     )
+    (tmp_path / "release-1").mkdir(exist_ok=True)
+    (tmp_path / "current").unlink(missing_ok=True)
+    (tmp_path / "current").symlink_to("release-1")
     (tmp_path / "ansible.cfg").write_text(
-        "[defaults]\nprivate_key_file = /etc/rayfleet/autoscaler/ssh/id_ed25519\nforks = 10\n"
+        "[defaults]\nprivate_key_file = /etc/rayfleet/autoscaler/ssh/id_ed25519\n"
+        f"collections_path = {tmp_path / 'current'}\nforks = 10\n"
     )
     settings = ProviderSettings.from_provider_config(
         {
@@ -155,7 +162,9 @@ def test_the_host_joins_once_its_node_is_alive_and_the_token_goes_on_stdin_only(
     assert f"UserKnownHostsFile={settings.state_dir / 'known_hosts'}" in argv
     assert "/etc/rayfleet/autoscaler/ssh/id_ed25519" in argv
     assert not any(TOKEN in word for word in argv)
-    assert host.stdin() == {
+    asked = host.stdin()
+    assert asked.pop("not_after") == pytest.approx(time.time() + fast_join.NOT_AFTER_S, abs=5)
+    assert asked == {
         "fingerprint": "fp",
         "node_id": "small-1-3",
         "node_ip": "10.0.0.21",
@@ -242,16 +251,34 @@ def test_settings_from_before_quick_joins_take_the_full_join(
     assert not (tmp_path / "argv").exists()
 
 
-def test_the_fingerprint_changes_with_the_inventory_and_the_ansible_cfg(
+def test_the_fingerprint_changes_with_the_inventory_the_ansible_cfg_and_the_roles_release(
     tmp_path: Path, dashboard: str
 ) -> None:
     settings = make_settings(tmp_path, dashboard)
     first = fast_join.fingerprint(settings)
     assert fast_join.fingerprint(settings) == first
-    settings.ansible_config.write_text(settings.ansible_config.read_text() + "forks = 5\n")
+    settings.ansible_config.write_text(settings.ansible_config.read_text() + "timeout = 9\n")
     second = fast_join.fingerprint(settings)
     settings.inventory.write_text(settings.inventory.read_text() + "# edited\n")
-    assert len({first, second, fast_join.fingerprint(settings)}) == 3
+    third = fast_join.fingerprint(settings)
+    # A new bundle behind the same collections_path, before the provisioner restarted.
+    (tmp_path / "release-2").mkdir()
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to("release-2")
+    assert len({first, second, third, fast_join.fingerprint(settings)}) == 4
+
+
+def test_a_helper_that_does_not_answer_in_time_fails_the_join(
+    tmp_path: Path,
+    dashboard: str,
+    host: SimpleNamespace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(tmp_path, dashboard)
+    monkeypatch.setattr(fast_join, "COMMAND_TIMEOUT_S", 1)
+    monkeypatch.setenv("FAKE_SLEEP", "3")
+    with pytest.raises(fast_join.QuickJoinFailedError, match="no answer in 1 s"):
+        fast_join.join(settings, "small-1", "fp")
 
 
 def play(

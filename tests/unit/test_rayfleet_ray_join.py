@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,7 @@ def request(**changes: Any) -> dict[str, Any]:
         "node_id": "small-1-2",
         "node_ip": "10.0.0.21",
         "token": TOKEN,
+        "not_after": time.time() + 50,
         **changes,
     }
 
@@ -170,6 +173,9 @@ def test_the_token_content_is_no_part_of_the_seal(node: dict[str, Any]) -> None:
         ({"token": None}, "token"),
         ({"token": ""}, "token"),
         ({"token": "a\nb"}, "token"),
+        # The provisioner has given up on the call: starting now could race its leave.
+        ({"not_after": time.time() - 1}, "stopped waiting"),
+        ({"not_after": None}, "stopped waiting"),
     ],
 )
 def test_a_request_that_does_not_fit_the_seal_is_refused(
@@ -251,6 +257,27 @@ def test_an_address_is_local_only_where_the_host_holds_it() -> None:
     assert join_helper.address_is_local("127.0.0.1")
     # TEST-NET-1 (RFC 5737): no host holds it.
     assert not join_helper.address_is_local("192.0.2.1")
+
+
+def test_a_kernel_without_ipv6_has_no_ipv6_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.socket
+
+    def no_ipv6(family: int = socket.AF_INET, *args: Any) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(97, "Address family not supported by protocol")
+        return real(family, *args)
+
+    monkeypatch.setattr(join_helper.socket, "socket", no_ipv6)
+    assert join_helper.route_source(socket.AF_INET6, "2001:4860:4860::8888") is None
+    assert join_helper.host_facts("root")["routes"][1] is None
+
+
+def test_an_unchanged_seal_is_made_roots_alone_again(node: dict[str, Any]) -> None:
+    sealed = json.loads(join_helper.SEAL_FILE.read_text())
+    join_helper.SEAL_FILE.chmod(0o644)
+    asked = {**sealed, "firewall": True}
+    assert join_helper.seal(asked) is False
+    assert stat.S_IMODE(join_helper.SEAL_FILE.stat().st_mode) == 0o600
 
 
 def test_the_facts_are_this_hosts() -> None:

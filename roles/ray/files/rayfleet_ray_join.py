@@ -8,7 +8,7 @@ as root, with a JSON request on stdin (never in argv, where every user could rea
 
     rayfleet-ray-join seal   {"fingerprint", "service", "user", "files", "environment_file",
                               "token_file", "node_ip", "firewall"}
-    rayfleet-ray-join join   {"fingerprint", "node_id", "node_ip", "token"}
+    rayfleet-ray-join join   {"fingerprint", "node_id", "node_ip", "token", "not_after"}
 
 A full join (playbooks/join.yml run by the head's provisioner) ends with ``seal``: it records
 the provisioner's fingerprint of its inputs (its inventory and the rayfleet release it runs),
@@ -24,7 +24,9 @@ Exit status: 0 joined (or sealed; "changed" on stdout where the seal was written
 REFUSED (3) when any of that does not hold, before anything was changed: the provisioner
 then runs the full join. Any other failure (a start that failed, say) also ends in the full
 join, which converges whatever this left. A run is cut off after RUN_LIMIT_S, before the
-provisioner stops waiting for it, so that nothing of it is left to race the next run.
+provisioner stops waiting for it, and refuses once the request's not_after (the
+provisioner's clock, in seconds since the epoch) has passed: a start it would otherwise
+queue late could race the leave that follows a join the provisioner gave up on.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,13 +119,14 @@ def node_digest(files: Sequence[str], environment_file: str, token_file: str | N
 
 
 def route_source(family: int, destination: str) -> str | None:
-    """The address this host's route towards ``destination`` leaves from, if it has one."""
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
+    """The address this host's route towards ``destination`` leaves from, if it has one (a
+    kernel without IPv6 has none)."""
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect((destination, 53))
-        except OSError:
-            return None
-        return str(probe.getsockname()[0])
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 def user_entry(user: str) -> list[Any] | None:
@@ -223,6 +227,14 @@ def refusal(seal: Mapping[str, Any], request: Mapping[str, Any]) -> str | None:
     return None
 
 
+def too_late(request: Mapping[str, Any]) -> str | None:
+    """Checked last, right before the first write."""
+    not_after = request.get("not_after")
+    if not isinstance(not_after, (int, float)) or time.time() > not_after:
+        return "the provisioner has stopped waiting (its not_after has passed)"
+    return None
+
+
 def host_refusal(seal: Mapping[str, Any]) -> str | None:
     """Why the host cannot join in one step, from what is on it now (cheap checks first)."""
     service, user, address = seal["service"], seal["user"], seal["node_ip"]
@@ -254,10 +266,16 @@ def host_refusal(seal: Mapping[str, Any]) -> str | None:
 def write_like(path: str, content: str) -> None:
     """Replace ``path`` atomically, with its owner, group and mode."""
     info = os.stat(path)
+    write_file(path, content, (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))
+
+
+def write_file(path: str, content: str, owner_group_mode: tuple[int, int, int]) -> None:
+    """Replace ``path`` atomically with ``content``, owned and moded so before it is there."""
+    uid, gid, mode = owner_group_mode
     fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".rayfleet-join-")
     try:
-        os.fchown(fd, info.st_uid, info.st_gid)
-        os.fchmod(fd, stat.S_IMODE(info.st_mode))
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w") as handle:
             handle.write(content)
             handle.flush()
@@ -288,20 +306,20 @@ def seal(request: Mapping[str, Any]) -> bool:
     }
     try:
         if json.loads(SEAL_FILE.read_text()) == record:
+            # Root's alone, whatever happened to it since.
+            os.chown(SEAL_FILE, 0, 0)
+            os.chmod(SEAL_FILE, 0o600)
             return False
     except (OSError, ValueError):
         pass
-    fd, temporary = tempfile.mkstemp(dir=SEAL_FILE.parent, prefix=".ray-join-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(record, handle, indent=2, sort_keys=True)
-    os.replace(temporary, SEAL_FILE)
+    write_file(str(SEAL_FILE), json.dumps(record, indent=2, sort_keys=True), (0, 0, 0o600))
     return True
 
 
 def join(request: Mapping[str, Any]) -> None:
     """Write the node id and the token, then start and enable the unit; RefusedError beforehand."""
     record = read_seal()
-    why = refusal(record, request) or host_refusal(record)
+    why = refusal(record, request) or host_refusal(record) or too_late(request)
     if why:
         raise RefusedError(why)
     # Everything that can refuse comes before the first write.
@@ -322,6 +340,15 @@ def locked() -> Iterator[None]:
 
 
 def main(argv: Sequence[str]) -> int:
+    # SIGALRM's default action ends the process: no step of it outlives the caller's wait.
+    signal.alarm(RUN_LIMIT_S)
+    try:
+        return run(argv)
+    finally:
+        signal.alarm(0)
+
+
+def run(argv: Sequence[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("seal", "join"):
         print("usage: rayfleet-ray-join seal|join < request.json", file=sys.stderr)
         return 2
@@ -335,8 +362,6 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as error:
         print(f"rayfleet-ray-join: the request is no JSON object: {error}", file=sys.stderr)
         return 2
-    # SIGALRM's default action ends the process: no step of it outlives the caller's wait.
-    signal.alarm(RUN_LIMIT_S)
     try:
         with locked():
             if argv[0] == "seal":
@@ -346,8 +371,6 @@ def main(argv: Sequence[str]) -> int:
     except RefusedError as why:
         print(f"rayfleet-ray-join: refused: {why}", file=sys.stderr)
         return REFUSED
-    finally:
-        signal.alarm(0)
     return 0
 
 

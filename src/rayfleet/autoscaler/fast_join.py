@@ -18,6 +18,7 @@ import configparser
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,11 @@ from rayfleet.autoscaler import members_inventory, ssh
 from rayfleet.autoscaler.settings import ProviderSettings
 
 CONNECT_TIMEOUT_S = 5
-# Past the helper's own limit (its RUN_LIMIT_S, 45 s), so that the helper has ended when
-# the provisioner stops waiting for it.
+# Past the helper's own limit (its RUN_LIMIT_S, 45 s from its start), so that the helper has
+# ended when the provisioner stops waiting for it; and past the request's not_after, after
+# which the helper starts nothing, however late sshd, sudo or Python started it.
 COMMAND_TIMEOUT_S = 60
+NOT_AFTER_S = 50
 # The release the provisioner runs: each bundle unpacks in a directory of its own
 # (roles/ray_autoscaler/tasks/provisioner.yml), which the fingerprint names.
 RELEASE = Path(__file__).resolve().parent
@@ -70,10 +73,13 @@ class Connection:
 
 def fingerprint(settings: ProviderSettings) -> str:
     """What a full join renders a node from, beside the node's own facts: the provisioner's
-    inventory and ansible.cfg, and its release (the roles and their templates)."""
+    inventory and ansible.cfg, and the releases of this code and of the roles its runs load
+    (the ansible.cfg's collections_path, a link to the current bundle)."""
     digest = hashlib.sha256(str(RELEASE).encode())
     for path in (settings.inventory, settings.ansible_config):
         digest.update(b"\0" + path.read_bytes())
+    for collections in ansible_setting(settings.ansible_config, "collections_path").split(":"):
+        digest.update(b"\0" + str(Path(collections).resolve()).encode())
     return digest.hexdigest()
 
 
@@ -97,11 +103,11 @@ def connection(host: str, host_vars: Mapping[str, Any]) -> Connection | None:
     )
 
 
-def private_key(ansible_config: Path) -> str | None:
-    """The key of the provisioner's runs (its ansible.cfg's private_key_file)."""
+def ansible_setting(ansible_config: Path, name: str) -> str:
+    """A [defaults] setting of the provisioner's ansible.cfg, "" where it has none."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(ansible_config)
-    return parser.get("defaults", "private_key_file", fallback=None)
+    return parser.get("defaults", name, fallback="")
 
 
 def request(settings: ProviderSettings, host: str, sealed_with: str) -> dict[str, Any]:
@@ -111,7 +117,13 @@ def request(settings: ProviderSettings, host: str, sealed_with: str) -> dict[str
     node_id = members_inventory.joined(settings.members_file.read_text())[host][0]
     token = read_token(str(NODE_TOKEN_FILE)) if NODE_TOKEN_FILE.exists() else None
     address = {pool_host.name: pool_host.ip for pool_host in settings.pool}[host]
-    return {"fingerprint": sealed_with, "node_id": node_id, "node_ip": address, "token": token}
+    return {
+        "fingerprint": sealed_with,
+        "node_id": node_id,
+        "node_ip": address,
+        "token": token,
+        "not_after": time.time() + NOT_AFTER_S,
+    }
 
 
 def join(settings: ProviderSettings, host: str, sealed_with: str) -> str | None:
@@ -122,18 +134,25 @@ def join(settings: ProviderSettings, host: str, sealed_with: str) -> str | None:
         return "the head's settings predate quick joins"
     try:
         host_vars = pool_host_vars(yaml.safe_load(settings.inventory.read_text()))[host]
-        key = private_key(settings.ansible_config)
+        key = ansible_setting(settings.ansible_config, "private_key_file")
         asked = request(settings, host, sealed_with)
         reach = connection(host, host_vars)
         headers = auth_headers(str(NODE_TOKEN_FILE) if asked["token"] else None)
         # A node of the host's last join may still be listed ALIVE, until the GCS notices it
         # went: only a node with another id counts.
         before = wait_for_nodes(settings.section.dashboard_url, asked["node_ip"], headers)
-    except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:
+    except (
+        OSError,
+        ValueError,
+        LookupError,
+        TypeError,
+        AttributeError,
+        configparser.Error,
+    ) as error:
         return f"the provisioner's files or the head's dashboard do not say how ({error!r})"
     except (yaml.YAMLError, TokenError, NodeWaitError) as error:
         return f"the provisioner's files or the head's dashboard do not say how ({error})"
-    if reach is None or key is None:
+    if reach is None or not key:
         return "the host is reached other than over SSH as root or with sudo"
     refused = _ask(settings, reach, key, asked)
     if refused is not None:

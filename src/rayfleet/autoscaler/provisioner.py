@@ -154,8 +154,8 @@ class Provisioner:
         return [state[host].node_id for host in chosen]
 
     def _join(self, host: str, state: PoolState) -> None:
-        # A host whose last join failed takes the full join, which may mend what the quick
-        # one cannot see (a venv broken behind its manifest, say).
+        # A host whose last join failed takes the full join: a quick one would only try the
+        # same start again, while the full join renders, installs and checks anew.
         self.launcher.start(JOIN_PLAYBOOK, host, self._joined, quick=state[host].failures == 0)
 
     def terminate(self, node_id: str) -> None:
