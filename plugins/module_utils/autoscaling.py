@@ -173,7 +173,7 @@ def autoscaling_config(plan: Plan, cluster: str, options: Mapping[str, Any]) -> 
                     for name, node in workers
                     if node.pool
                 ),
-                dashboard_url=f"http://{plan.clusters[cluster].dashboard_address}",
+                dashboard_url=str(options["dashboard_url"]),
                 start_timeout_s=int(options["start_timeout_s"]),
                 quarantine_base_s=float(options["quarantine_base_s"]),
                 quarantine_max_s=float(options["quarantine_max_s"]),

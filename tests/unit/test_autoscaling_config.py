@@ -29,10 +29,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.provider_section 
 from rayfleet.autoscaler.settings import ProviderSettings
 
 PLAN = Plan(
-    clusters={
-        "lab": cluster("head", autoscaling=True, dashboard_address="10.0.0.10:8265"),
-        "other": cluster("other-head"),
-    },
+    clusters={"lab": cluster("head", autoscaling=True), "other": cluster("other-head")},
     nodes={
         "head": node("head", "lab", "head", "head", "10.0.0.10", vars={}),
         "cpu-1": node("cpu-1", "lab", "worker", "cpu", "10.0.0.11"),
@@ -74,6 +71,7 @@ OPTIONS = {
     "quarantine_base_s": 60,
     "quarantine_max_s": 3600,
     "playbook_timeout_s": 1800,
+    "dashboard_url": "http://10.0.0.10:8265",
     "start_timeout_s": 120,
 }
 
