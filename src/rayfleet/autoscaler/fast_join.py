@@ -181,7 +181,7 @@ def _ask(
         key,
         reach.destination,
         port=reach.port,
-        known_hosts=settings.state_dir / "known_hosts",
+        known_hosts=settings.known_hosts,
         connect_timeout_s=CONNECT_TIMEOUT_S,
         command=[*(["sudo", "-n"] if reach.sudo else []), JOIN_COMMAND, "join"],
     )

@@ -68,7 +68,7 @@ def ssh_command(
         settings.fence.key,
         f"root@{address}",
         port=port,
-        known_hosts=settings.state_dir / "known_hosts",
+        known_hosts=settings.known_hosts,
         connect_timeout_s=CONNECT_TIMEOUT_S,
         command=["sync", *joined],
     )

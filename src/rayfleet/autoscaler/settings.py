@@ -46,6 +46,12 @@ class ProviderSettings:
         return Path(self.section.state_dir)
 
     @property
+    def known_hosts(self) -> Path:
+        """The pool hosts' SSH keys, recorded on first contact: the provisioner's playbook runs
+        (its ansible.cfg) and its own SSH calls check them."""
+        return self.state_dir / "known_hosts"
+
+    @property
     def ansible_config(self) -> Path:
         return Path(self.section.ansible_config)
 
