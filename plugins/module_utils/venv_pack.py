@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,27 @@ _ACTIVATE_SCRIPTS = ("activate", "activate.csh", "activate.fish", "Activate.ps1"
 # The pack's format is in its name: a controller keeps packs across rayfleet releases, and a
 # pack of another format (one without the venv's manifest, say) must not be taken for this one.
 PACK_SUFFIX = ".venv-2.tar.gz"
+# Unpacked beside the venv and swapped in whole, so a venv is never half one release and half
+# another, and nothing of an older venv lingers; a failed unpack leaves the old one as it was.
+# What the ray_autoscaler role put into the old venv (rayfleet.pth, the provider's path) comes
+# along, as it did when pip upgraded the venv in place: a run cut short before that role writes
+# it again leaves the head's autoscaler working. The venv's parent is made where it is missing
+# (the ray role's node files set it as it should be either way).
+_SWAP_SCRIPT = """\
+parent=${1%/*}
+if [ ! -d "$parent" ]; then mkdir -p -m 0755 "$parent"; chown "$3:$4" "$parent"; fi
+trap 'rm -rf "$1.new"' EXIT
+rm -rf "$1.new" "$1.old"
+mkdir -p -m 0755 "$1.new"
+tar -xzf "$2" -C "$1.new"
+for kept in "$1"/lib/python*/site-packages/rayfleet.pth; do
+  target="$1.new/${kept#"$1"/}"
+  if [ -f "$kept" ] && [ -d "${target%/*}" ]; then cp -p "$kept" "$target"; fi
+done
+if [ -e "$1" ]; then mv "$1" "$1.old"; fi
+mv "$1.new" "$1"
+rm -rf "$1.old"
+"""
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,11 @@ def relocate(root: Path, staging: str, venv: str) -> list[Path]:
             os.chmod(path, mode)
             rewritten.append(path)
     return rewritten
+
+
+def swap_command(venv: str, pack: str, owner: str, group: str) -> str:
+    """The shell command that unpacks ``pack`` (on the host) and swaps it in as ``venv``."""
+    return shlex.join(["/bin/sh", "-ec", _SWAP_SCRIPT, "venv-unpack", venv, pack, owner, group])
 
 
 def _is_text_script(path: Path) -> bool:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
+import os
 import platform
+import pwd
 import subprocess
 import sys
 import tarfile
@@ -21,6 +24,7 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import 
     mismatch,
     pack_name,
     relocate,
+    swap_command,
 )
 
 HOSTS = Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 36)
@@ -125,12 +129,12 @@ def test_the_pack_runs_where_the_hosts_keep_their_venv(tmp_path: Path) -> None:
     again, _ = run_module("venv_pack", **args)
     assert not again["changed"] and again["packed"]
 
-    # What the ray role's venv_unpack.yml does on a host.
-    hosts_venv.mkdir(parents=True)
     with tarfile.open(dest) as pack:
         assert all(member.uid == 0 for member in pack.getmembers())
-        pack.extractall(hosts_venv, filter="tar")
+    # What the venv_unpack action runs on a host, where no venv was before.
+    unpack(hosts_venv, dest)
     assert (hosts_venv.stat().st_mode & 0o777) == 0o755
+    assert (hosts_venv.parent.stat().st_mode & 0o777) == 0o755
     script = hosts_venv / "bin" / "hello-rayfleet"
     assert script.read_text().splitlines()[0] == f"#!{hosts_venv}/bin/python"
     assert subprocess.run(
@@ -146,6 +150,60 @@ def test_the_pack_runs_where_the_hosts_keep_their_venv(tmp_path: Path) -> None:
         for path in hosts_venv.rglob("*")
         if path.lstat().st_mode & 0o022 and not path.is_symlink()
     ]
+
+
+def unpack(venv: Path, pack: Path) -> subprocess.CompletedProcess[str]:
+    """The venv_unpack action's command, as this process's user and group."""
+    owner, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    return subprocess.run(
+        swap_command(str(venv), str(pack), owner, group),
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def small_pack(tmp_path: Path, marker: str) -> Path:
+    """A pack of a venv holding bin/marker and the site-packages it has."""
+    tree = tmp_path / f"tree-{marker}"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "marker").write_text(marker)
+    (tree / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    pack = tmp_path / f"{marker}{PACK_SUFFIX}"
+    with tarfile.open(pack, "w:gz") as archive:
+        for path in sorted(tree.rglob("*")):
+            archive.add(path, str(path.relative_to(tree)), recursive=False)
+    return pack
+
+
+def test_the_unpack_swaps_the_venv_whole_and_keeps_the_autoscalers_path(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    assert unpack(venv, small_pack(tmp_path, "old")).returncode == 0
+    site = venv / "lib" / "python3.11" / "site-packages"
+    (site / "rayfleet.pth").write_text("/opt/rayfleet/provider\n")
+    (venv / "bin" / "left-by-pip").write_text("stale")
+
+    done = unpack(venv, small_pack(tmp_path, "new"))
+
+    assert done.returncode == 0, done.stderr
+    assert (venv / "bin" / "marker").read_text() == "new"
+    assert not (venv / "bin" / "left-by-pip").exists()
+    assert (site / "rayfleet.pth").read_text() == "/opt/rayfleet/provider\n"
+    assert sorted(path.name for path in venv.parent.iterdir()) == ["2.60.0"]
+
+
+def test_a_broken_pack_leaves_the_old_venv_and_no_half_unpacked_one(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    assert unpack(venv, small_pack(tmp_path, "old")).returncode == 0
+    broken = tmp_path / f"broken{PACK_SUFFIX}"
+    broken.write_bytes(small_pack(tmp_path, "new").read_bytes()[:200])
+
+    done = unpack(venv, broken)
+
+    assert done.returncode != 0
+    assert (venv / "bin" / "marker").read_text() == "old"
+    assert sorted(path.name for path in venv.parent.iterdir()) == ["2.60.0"]
 
 
 def test_another_python_packs_nothing_and_says_why(tmp_path: Path) -> None:
