@@ -2,22 +2,37 @@
 # Apache License 2.0 (see LICENSE)
 """Action plugin: the controller's venv pack put on the host and swapped in, in one step.
 
-One file transfer and one command, where a copy task and a command task took a stat and a
-checksum of the pack on each side and a second write of it on the host. The pack goes to the
-task's temporary directory and is gone with it.
+One file transfer and one command, where a directory task, a copy (a stat, a checksum of the
+pack on each side, a second write of it on the host) and a command task took three. The pack
+goes to the task's temporary directory; the command, as root, moves it out of the connecting
+user's reach and checks it against the controller's digest before unpacking it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import posixpath
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import swap_command
+from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
+    failure_line,
+    swap_command,
+)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as pack:
+        while chunk := pack.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class ActionModule(ActionBase):
+    # The base class makes the task's temporary directory, which the pack goes to.
     TRANSFERS_FILES = True
     _supports_check_mode = True
 
@@ -31,29 +46,40 @@ class ActionModule(ActionBase):
                 "group": {"type": "str", "required": True},
             }
         )
-        pack, venv = args["pack"], args["venv"]
-        result |= {"changed": True, "venv": venv}
-        if self._task.check_mode:
-            result["msg"] = f"{venv} would be replaced by {os.path.basename(pack)}"
-            return result
-        remote_tmp = self._make_tmp_path()
+        pack, venv = args["pack"], posixpath.normpath(args["venv"])
         try:
-            remote_pack = self._connection._shell.join_path(remote_tmp, os.path.basename(pack))
-            self._transfer_file(pack, remote_pack)
-            self._fixup_perms2((remote_tmp, remote_pack))
-            done = self._low_level_execute_command(
-                swap_command(venv, remote_pack, args["owner"], args["group"]), sudoable=True
+            if not posixpath.isabs(venv) or venv.count("/") < 2:
+                result |= {
+                    "failed": True,
+                    "msg": f"venv must be an absolute path below a directory, not {args['venv']!r}",
+                }
+                return result
+            if not os.path.isfile(pack):
+                result |= {"failed": True, "msg": f"the venv pack {pack} is not on the controller"}
+                return result
+            result |= {"changed": True, "venv": venv}
+            if self._task.check_mode:
+                result["msg"] = f"{venv} would be replaced by {os.path.basename(pack)}"
+                return result
+            remote_pack = self._connection._shell.join_path(
+                self._connection._shell.tmpdir, os.path.basename(pack)
             )
+            self._transfer_file(pack, remote_pack)
+            self._fixup_perms2((self._connection._shell.tmpdir, remote_pack), execute=False)
+            command = swap_command(
+                venv, remote_pack, file_sha256(pack), args["owner"], args["group"]
+            )
+            done = self._low_level_execute_command(command, sudoable=True)
         finally:
-            self._remove_tmp_path(remote_tmp)
+            self._remove_tmp_path(self._connection._shell.tmpdir)
         if done["rc"] != 0:
-            stderr = done.get("stderr", "").strip()
             result |= {
                 "failed": True,
                 "changed": False,
                 "rc": done["rc"],
-                "stderr": stderr,
+                "stdout": done.get("stdout", ""),
+                "stderr": done.get("stderr", ""),
                 "msg": f"{venv} was left as it was: unpacking {os.path.basename(pack)} failed: "
-                f"{(stderr.splitlines() or ['no message'])[-1]}",
+                + failure_line(done.get("stdout", ""), done.get("stderr", "")),
             }
         return result

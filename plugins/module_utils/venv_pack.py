@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,26 +25,39 @@ _ACTIVATE_SCRIPTS = ("activate", "activate.csh", "activate.fish", "Activate.ps1"
 # The pack's format is in its name: a controller keeps packs across rayfleet releases, and a
 # pack of another format (one without the venv's manifest, say) must not be taken for this one.
 PACK_SUFFIX = ".venv-2.tar.gz"
+_SSH_NOTICE = re.compile(r"^(Shared connection|Connection) to \S+ closed\.$")
 # Unpacked beside the venv and swapped in whole, so a venv is never half one release and half
-# another, and nothing of an older venv lingers; a failed unpack leaves the old one as it was.
+# another, and nothing of an older venv lingers; a failed or cut-off unpack leaves the old one.
+# The pack, in the connecting user's temporary directory, is made root's (``owner``'s) and
+# moved beside the venv before it is checked against the controller's sha256 and unpacked.
 # What the ray_autoscaler role put into the old venv (rayfleet.pth, the provider's path) comes
 # along, as it did when pip upgraded the venv in place: a run cut short before that role writes
 # it again leaves the head's autoscaler working. The venv's parent is made where it is missing
-# (the ray role's node files set it as it should be either way).
+# (the ray role's node files set it as it should be either way). ``$venv.tar.gz`` is where
+# earlier releases copied the pack.
 _SWAP_SCRIPT = """\
-parent=${1%/*}
-if [ ! -d "$parent" ]; then mkdir -p -m 0755 "$parent"; chown "$3:$4" "$parent"; fi
-trap 'rm -rf "$1.new"' EXIT
-rm -rf "$1.new" "$1.old"
-mkdir -p -m 0755 "$1.new"
-tar -xzf "$2" -C "$1.new"
-for kept in "$1"/lib/python*/site-packages/rayfleet.pth; do
-  target="$1.new/${kept#"$1"/}"
+venv=$1 pack=$2 sha256=$3 owner=$4 group=$5
+parent=${venv%/*}
+if [ ! -d "$parent" ]; then
+  (umask 022; mkdir -p "$parent"); chown "$owner:$group" "$parent"; chmod 0755 "$parent"
+fi
+trap 'if [ ! -e "$venv" ] && [ -e "$venv.old" ]; then mv "$venv.old" "$venv"; fi
+rm -rf "$venv.new" "$venv.pack"' EXIT
+trap 'exit 1' HUP INT TERM
+rm -rf "$venv.new" "$venv.old" "$venv.pack" "$venv.tar.gz"
+chown "$owner" "$pack"; chmod 0600 "$pack"; mv "$pack" "$venv.pack"
+if ! echo "$sha256  $venv.pack" | sha256sum --check --status; then
+  echo "the pack on the host is not the controller's (its sha256 differs)" >&2; exit 1
+fi
+mkdir -m 0755 "$venv.new"
+tar -xzf "$venv.pack" -C "$venv.new"
+for kept in "$venv"/lib/python*/site-packages/rayfleet.pth; do
+  target="$venv.new/${kept#"$venv"/}"
   if [ -f "$kept" ] && [ -d "${target%/*}" ]; then cp -p "$kept" "$target"; fi
 done
-if [ -e "$1" ]; then mv "$1" "$1.old"; fi
-mv "$1.new" "$1"
-rm -rf "$1.old"
+if [ -e "$venv" ]; then mv "$venv" "$venv.old"; fi
+mv "$venv.new" "$venv"
+rm -rf "$venv.old"
 """
 
 
@@ -109,9 +123,22 @@ def relocate(root: Path, staging: str, venv: str) -> list[Path]:
     return rewritten
 
 
-def swap_command(venv: str, pack: str, owner: str, group: str) -> str:
+def swap_command(venv: str, pack: str, sha256: str, owner: str, group: str) -> str:
     """The shell command that unpacks ``pack`` (on the host) and swaps it in as ``venv``."""
-    return shlex.join(["/bin/sh", "-ec", _SWAP_SCRIPT, "venv-unpack", venv, pack, owner, group])
+    return shlex.join(
+        ["/bin/sh", "-ec", _SWAP_SCRIPT, "venv-unpack", venv, pack, sha256, owner, group]
+    )
+
+
+def failure_line(stdout: str, stderr: str) -> str:
+    """The last line a failed command printed. Run with become over SSH, a command has a
+    terminal (``-tt``), so its errors come on stdout, and SSH's own notice on stderr."""
+    lines = [
+        line.strip()
+        for line in f"{stdout}\n{stderr}".splitlines()
+        if line.strip() and not _SSH_NOTICE.match(line.strip())
+    ]
+    return lines[-1] if lines else "no message"
 
 
 def _is_text_script(path: Path) -> bool:

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 ---
 module: venv_unpack
 short_description: Put the controller's venv pack on a host and swap it in whole
-version_added: "0.9.0"
+version_added: "0.5.0"
 description:
   - Transfers O(pack), built by M(rayfleet.cluster.venv_pack) on the controller, into the task's
     temporary directory on the host, unpacks it beside O(venv) and swaps it in, so that a venv is

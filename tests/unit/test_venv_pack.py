@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import grp
 import hashlib
+import json
 import os
 import platform
 import pwd
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,12 +24,14 @@ from ansible_collections.rayfleet.cluster.plugins.filter.wheelhouse import ray_v
 from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
     PACK_SUFFIX,
     Interpreter,
+    failure_line,
     mismatch,
     pack_name,
     relocate,
     swap_command,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 HOSTS = Interpreter("/usr/bin/python3", "3.11.2", "x86_64", 36)
 TAG = "ray-X-py3.11.2-x86_64-a719a09a"
 
@@ -152,11 +157,16 @@ def test_the_pack_runs_where_the_hosts_keep_their_venv(tmp_path: Path) -> None:
     ]
 
 
-def unpack(venv: Path, pack: Path) -> subprocess.CompletedProcess[str]:
-    """The venv_unpack action's command, as this process's user and group."""
+def unpack(venv: Path, pack: Path, sha256: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The venv_unpack action's command on a copy of ``pack`` in a transfer directory (the
+    task's temporary one), as this process's user and group."""
     owner, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    transferred = pack.parent / "transfer" / pack.name
+    transferred.parent.mkdir(exist_ok=True)
+    shutil.copyfile(pack, transferred)
+    digest = sha256 or hashlib.sha256(pack.read_bytes()).hexdigest()
     return subprocess.run(
-        swap_command(str(venv), str(pack), owner, group),
+        swap_command(str(venv), str(transferred), digest, owner, group),
         shell=True,
         capture_output=True,
         text=True,
@@ -183,6 +193,8 @@ def test_the_unpack_swaps_the_venv_whole_and_keeps_the_autoscalers_path(tmp_path
     site = venv / "lib" / "python3.11" / "site-packages"
     (site / "rayfleet.pth").write_text("/opt/rayfleet/provider\n")
     (venv / "bin" / "left-by-pip").write_text("stale")
+    # What a copy of the pack that an earlier rayfleet release made there and left.
+    (venv.parent / "2.60.0.tar.gz").write_text("left by a failed run")
 
     done = unpack(venv, small_pack(tmp_path, "new"))
 
@@ -191,6 +203,21 @@ def test_the_unpack_swaps_the_venv_whole_and_keeps_the_autoscalers_path(tmp_path
     assert not (venv / "bin" / "left-by-pip").exists()
     assert (site / "rayfleet.pth").read_text() == "/opt/rayfleet/provider\n"
     assert sorted(path.name for path in venv.parent.iterdir()) == ["2.60.0"]
+    # The pack left the transfer directory (the connecting user's) for good.
+    assert not list((tmp_path / "transfer").iterdir())
+
+
+def test_the_venvs_parent_is_made_open_to_read_whatever_the_umask(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    umask = os.umask(0o077)
+    try:
+        done = unpack(venv, small_pack(tmp_path, "new"))
+    finally:
+        os.umask(umask)
+    assert done.returncode == 0, done.stderr
+    for directory in (venv.parent.parent, venv.parent, venv):
+        assert (directory.stat().st_mode & 0o777) == 0o755, directory
+    assert (venv.parent.stat().st_uid, venv.parent.stat().st_gid) == (os.getuid(), os.getgid())
 
 
 def test_a_broken_pack_leaves_the_old_venv_and_no_half_unpacked_one(tmp_path: Path) -> None:
@@ -204,6 +231,106 @@ def test_a_broken_pack_leaves_the_old_venv_and_no_half_unpacked_one(tmp_path: Pa
     assert done.returncode != 0
     assert (venv / "bin" / "marker").read_text() == "old"
     assert sorted(path.name for path in venv.parent.iterdir()) == ["2.60.0"]
+
+
+def test_a_pack_changed_on_the_host_is_not_unpacked(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    assert unpack(venv, small_pack(tmp_path, "old")).returncode == 0
+    controllers = hashlib.sha256(small_pack(tmp_path, "new").read_bytes()).hexdigest()
+
+    done = unpack(venv, small_pack(tmp_path, "other"), sha256=controllers)
+
+    assert done.returncode != 0
+    assert "not the controller's" in done.stderr
+    assert (venv / "bin" / "marker").read_text() == "old"
+    assert sorted(path.name for path in venv.parent.iterdir()) == ["2.60.0"]
+
+
+def test_a_failure_over_ssh_names_the_error_not_the_connection() -> None:
+    # With become, ssh runs the command on a terminal (-tt): its errors arrive on stdout.
+    stdout = "tar: Unexpected EOF in archive\r\ntar: Error is not recoverable: exiting now\r\n"
+    stderr = "Shared connection to 10.89.91.11 closed.\r\n"
+    assert failure_line(stdout, stderr) == "tar: Error is not recoverable: exiting now"
+    assert failure_line("", "tar: child returned status 1\n") == "tar: child returned status 1"
+    assert failure_line("", stderr) == "no message"
+
+
+def playbook(tmp_path: Path, task: Mapping[str, object], *options: str) -> str:
+    """``task`` run by ansible-playbook on this machine (local connection); its output."""
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    (tmp_path / "play.yml").write_text(
+        json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}])
+    )
+    environment = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".ansible" / "collections"),
+        "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_REMOTE_TMP": str(tmp_path / "remote-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            *options,
+            str(tmp_path / "play.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=environment,
+    )
+    return done.stdout + done.stderr
+
+
+def test_the_action_unpacks_through_ansible_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    task = {
+        "rayfleet.cluster.venv_unpack": {
+            "pack": str(small_pack(tmp_path, "new")),
+            "venv": f"{venv}/",
+            "owner": pwd.getpwuid(os.getuid()).pw_name,
+            "group": grp.getgrgid(os.getgid()).gr_name,
+        }
+    }
+
+    checked = playbook(tmp_path, task, "--check")
+    assert "changed=1" in checked and not venv.exists(), checked
+    assert not list((tmp_path / "remote-tmp").iterdir())
+
+    output = playbook(tmp_path, task)
+    assert "changed=1" in output and "failed=0" in output, output
+    assert (venv / "bin" / "marker").read_text() == "new"
+    assert not list((tmp_path / "remote-tmp").iterdir())
+
+
+def test_the_action_fails_naming_the_venv_and_keeps_it(tmp_path: Path) -> None:
+    venv = tmp_path / "opt" / "ray" / "2.60.0"
+    assert unpack(venv, small_pack(tmp_path, "old")).returncode == 0
+    broken = tmp_path / f"broken{PACK_SUFFIX}"
+    broken.write_bytes(b"not a pack")
+    task = {
+        "rayfleet.cluster.venv_unpack": {
+            "pack": str(broken),
+            "venv": str(venv),
+            "owner": pwd.getpwuid(os.getuid()).pw_name,
+            "group": grp.getgrgid(os.getgid()).gr_name,
+        }
+    }
+
+    output = playbook(tmp_path, task)
+
+    assert "failed=1" in output, output
+    assert f"{venv} was left as it was: unpacking broken{PACK_SUFFIX} failed: " in output
+    assert (venv / "bin" / "marker").read_text() == "old"
+    assert not list((tmp_path / "remote-tmp").iterdir())
 
 
 def test_another_python_packs_nothing_and_says_why(tmp_path: Path) -> None:
