@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: gpu_facts
 short_description: Read the host's NVIDIA GPUs through NVML
-version_added: "0.9.0"
+version_added: "0.5.0"
 description:
   - Reads the driver and CUDA driver versions and, per GPU, its index, UUID, model, Ray's
     accelerator type for it, memory, PCI bus id, MIG mode and MIG devices (UUID, profile,

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: node_files
 short_description: Put a node's directories and files in place in one call
-version_added: "0.6.0"
+version_added: "0.5.0"
 description:
   - Makes each directory of O(directories), writes each file of O(files) and O(secret_files),
     and removes each path of O(absent), changing only what differs in content, owner, group or

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: ray_host_probe
 short_description: Read what the ray role needs to know of a host, in one call
-version_added: "0.6.0"
+version_added: "0.5.0"
 description:
   - Reads the release of O(python), the host's glibc, the size of C(/dev/shm) (mount facts
     leave tmpfs out; Ray's object store is sized to fit it), which of O(packages) are not

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: venv_pack
 short_description: Build Ray's venv once, on the controller, for hosts to unpack
-version_added: "0.6.0"
+version_added: "0.5.0"
 description:
   - Builds a venv with the hosts' Python from the hosts' wheelhouse in a staging directory
     next to O(dest), rewrites the staging path to O(venv) in its scripts and compiles its
