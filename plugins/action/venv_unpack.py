@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+from pathlib import Path
 from typing import Any
 
 from ansible.plugins.action import ActionBase
@@ -23,12 +24,31 @@ from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import 
 )
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
+def pack_sha256(path: str) -> str:
+    """The pack's sha256, from the note kept beside it while the pack is unchanged: each host's
+    task would otherwise read the whole pack again on the controller."""
+    info = os.stat(path)
+    stamp = f"{info.st_size} {info.st_mtime_ns}"
+    note = Path(f"{path}.sha256")
+    try:
+        digest, noted = note.read_text(encoding="ascii").split(" ", 1)
+        if noted.strip() == stamp:
+            return digest
+    except (OSError, ValueError):
+        pass
+    hashed = hashlib.sha256()
     with open(path, "rb") as pack:
         while chunk := pack.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+            hashed.update(chunk)
+    # Written whole, then renamed (this run's other hosts may read it meanwhile); where the
+    # controller may not write beside the pack, the next run reads the pack again.
+    partial = note.with_name(f"{note.name}.{os.getpid()}")
+    try:
+        partial.write_text(f"{hashed.hexdigest()} {stamp}\n", encoding="ascii")
+        partial.replace(note)
+    except OSError:
+        partial.unlink(missing_ok=True)
+    return hashed.hexdigest()
 
 
 class ActionModule(ActionBase):
@@ -67,7 +87,7 @@ class ActionModule(ActionBase):
             self._transfer_file(pack, remote_pack)
             self._fixup_perms2((self._connection._shell.tmpdir, remote_pack), execute=False)
             command = swap_command(
-                venv, remote_pack, file_sha256(pack), args["owner"], args["group"]
+                venv, remote_pack, pack_sha256(pack), args["owner"], args["group"]
             )
             done = self._low_level_execute_command(command, sudoable=True)
         finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from modules import run_module
 
+from ansible_collections.rayfleet.cluster.plugins.action.venv_unpack import pack_sha256
 from ansible_collections.rayfleet.cluster.plugins.filter.wheelhouse import ray_venv_pack
 from ansible_collections.rayfleet.cluster.plugins.module_utils.venv_pack import (
     PACK_SUFFIX,
@@ -378,3 +379,26 @@ def test_a_failed_build_packs_nothing_so_the_hosts_run_pip(tmp_path: Path) -> No
     assert not result.get("failed") and not result["changed"] and not result["packed"]
     assert "pip install" in result["reason"] and "hello-rayfleet" in result["reason"]
     assert list(tmp_path.iterdir()) == [empty_wheelhouse]
+
+
+def test_the_controller_reads_the_pack_once_until_it_changes(tmp_path: Path) -> None:
+    pack = small_pack(tmp_path, "new")
+    digest = hashlib.sha256(pack.read_bytes()).hexdigest()
+    assert pack_sha256(str(pack)) == digest
+    note = Path(f"{pack}.sha256")
+    stamp = note.read_text().split(" ", 1)[1]
+    # Read from the note while the pack's size and time are those it names.
+    note.write_text(f"{'0' * 64} {stamp}")
+    assert pack_sha256(str(pack)) == "0" * 64
+    pack.write_bytes(small_pack(tmp_path, "other").read_bytes())
+    assert pack_sha256(str(pack)) == hashlib.sha256(pack.read_bytes()).hexdigest() != digest
+
+
+def test_a_note_that_cannot_be_written_still_gives_the_digest(tmp_path: Path) -> None:
+    pack = small_pack(tmp_path, "new")
+    Path(f"{pack}.sha256").mkdir()
+    assert pack_sha256(str(pack)) == hashlib.sha256(pack.read_bytes()).hexdigest()
+    assert sorted(path.name for path in tmp_path.glob("new*")) == [
+        pack.name,
+        f"{pack.name}.sha256",
+    ]
