@@ -48,8 +48,9 @@ author:
 EXAMPLES = r"""
 - name: Unpack the venv the controller built
   rayfleet.cluster.venv_unpack:
-    pack: /root/.cache/rayfleet/wheelhouse/ray-2.60.0-py3.11.2-x86_64-a92e3df7.venv-2.tar.gz
-    venv: /opt/ray/2.60.0
+    # Made by rayfleet.cluster.venv_pack, named by the ray_venv_pack filter.
+    pack: "{{ pack_path }}"
+    venv: /opt/ray/venv
     group: ray
   become: true
 """
@@ -59,5 +60,5 @@ venv:
   description: The venv's path on the host.
   returned: always
   type: str
-  sample: /opt/ray/2.60.0
+  sample: /opt/ray/venv
 """
