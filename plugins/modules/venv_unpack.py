@@ -12,6 +12,10 @@ description:
   - Transfers O(pack), built by M(rayfleet.cluster.venv_pack) on the controller, into the task's
     temporary directory on the host, unpacks it beside O(venv) and swaps it in, so that a venv is
     never half one release and half another and nothing of an older venv lingers.
+  - On the host the pack is made O(owner)'s (mode 0600) and moved beside O(venv), out of the
+    connecting user's directory, then checked against its sha256 on the controller before it
+    is unpacked. The controller keeps that digest in C(<pack>.sha256) beside the pack, with the
+    pack's size and modification time, so it reads the pack once, not once per host.
   - Makes the venv's parent directory (O(owner), O(group), mode 0755) where it is missing.
   - Keeps the C(rayfleet.pth) that the ray_autoscaler role put into the old venv.
   - Always reports a change; the caller runs it only where the venv is not the one wanted.
@@ -22,11 +26,11 @@ options:
     type: path
     required: true
   venv:
-    description: The venv's path on the host.
+    description: The venv's path on the host, absolute and below a directory.
     type: str
     required: true
   owner:
-    description: Owner of the venv's parent directory.
+    description: Owner of the pack on the host and of the venv's parent directory.
     type: str
     default: root
   group:
